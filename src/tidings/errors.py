@@ -1,0 +1,285 @@
+"""Every error tidings raises, in one hierarchy.
+
+Each error carries the context a caller needs to act on it: the field
+(``email.subject``), the template line and column, and, for data problems,
+the key. ``str(error)`` is a message a marketer understands; templates errors
+also draw the offending line with a caret under the column.
+
+Hierarchy::
+
+    TidingsError
+    ├── TemplateError (ValueError)            a template cannot be compiled or rendered
+    │   ├── TemplateSyntaxError               bad Liquid syntax, found at compile time
+    │   ├── UnknownFilterError                a filter that does not exist
+    │   ├── UnknownNameError                  a top-level name that is not a namespace
+    │   └── RenderError                       a failure while rendering
+    │       ├── UndefinedValueError           strict mode: a value is missing
+    │       └── LimitExceededError            loop, output or nesting limit reached
+    ├── TriggerDataError (ValueError)         the trigger data is unusable
+    │   └── MissingTriggerKeyError (LookupError)  a required ExternalTrigger key is absent
+    └── ChannelError (ValueError)             a rendered payload breaks a channel rule
+        ├── PayloadTooLargeError              over the channel's size limit
+        ├── InvalidWebhookBodyError           the webhook body is not valid JSON
+        └── HeaderInjectionError              CR or LF in a header value
+
+Outcomes such as "held out by the control group" are never errors: they are
+``Skip`` records.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "ChannelError",
+    "ErrorCode",
+    "HeaderInjectionError",
+    "InvalidWebhookBodyError",
+    "LimitExceededError",
+    "MissingTriggerKeyError",
+    "PayloadTooLargeError",
+    "RenderError",
+    "TemplateError",
+    "TemplateSyntaxError",
+    "TidingsError",
+    "TriggerDataError",
+    "UndefinedValueError",
+    "UnknownFilterError",
+    "UnknownNameError",
+]
+
+ErrorCode = Literal[
+    "error",
+    "template_syntax",
+    "unknown_filter",
+    "unknown_name",
+    "render_error",
+    "undefined_value",
+    "limit_exceeded",
+    "trigger_data",
+    "missing_trigger_key",
+    "channel_error",
+    "payload_too_large",
+    "invalid_webhook_body",
+    "header_injection",
+]
+
+
+class TidingsError(Exception):
+    """Base class of every error raised by tidings.
+
+    Attributes:
+        message: The bare message, without location.
+        field: The message field the error belongs to (``email.subject``), if any.
+    """
+
+    code: ErrorCode = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        if self.field:
+            return f"{self.field}: {self.message}"
+        return self.message
+
+
+class TemplateError(TidingsError, ValueError):
+    """A template that cannot be compiled or rendered.
+
+    Attributes:
+        line: 1-based line of the offending token in the template source.
+        column: 1-based column of the offending token.
+        source_line: The text of that line (without its newline).
+        template_name: A name for the template, if the caller gave one.
+    """
+
+    code: ErrorCode = "render_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int,
+        column: int,
+        source_line: str = "",
+        field: str | None = None,
+        template_name: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        self.template_name = template_name
+
+    @property
+    def location(self) -> str:
+        """``field:line:column`` (or ``template:line:column``) for one-line reports."""
+        where = self.field or self.template_name or "template"
+        return f"{where}:{self.line}:{self.column}"
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.location})"
+
+    def detailed_message(self) -> str:
+        """The message followed by the offending line and a caret under the column."""
+        gutter = str(self.line)
+        pad = " " * len(gutter)
+        caret = " " * (self.column - 1) + "^"
+        return (
+            f"{self.message}\n"
+            f"{pad} --> {self.location}\n"
+            f"{gutter} | {self.source_line}\n"
+            f"{pad} | {caret}"
+        )
+
+    def with_field(self, field: str) -> TemplateError:
+        """Return a copy of this error attributed to a message field."""
+        clone = type(self)(
+            self.message,
+            line=self.line,
+            column=self.column,
+            source_line=self.source_line,
+            field=field,
+            template_name=self.template_name,
+        )
+        clone.__cause__ = self.__cause__
+        return clone
+
+
+class TemplateSyntaxError(TemplateError):
+    """Liquid syntax the parser rejects (found when the template is compiled)."""
+
+    code: ErrorCode = "template_syntax"
+
+
+class UnknownFilterError(TemplateError):
+    """A filter name that is not registered (found when the template is compiled)."""
+
+    code: ErrorCode = "unknown_filter"
+
+
+class UnknownNameError(TemplateError):
+    """A top-level variable that is not a namespace, loop variable or assigned name.
+
+    Catches typos such as ``{{ Profle.name }}`` at compile time.
+    """
+
+    code: ErrorCode = "unknown_name"
+
+
+class RenderError(TemplateError):
+    """A template failed while rendering (a filter rejected its input, for example)."""
+
+    code: ErrorCode = "render_error"
+
+
+class UndefinedValueError(RenderError, LookupError):
+    """Strict mode: a value the template uses is missing from the data.
+
+    Attributes:
+        path: The full path of the missing value, ``ExternalTrigger.items[0].price``.
+    """
+
+    code: ErrorCode = "undefined_value"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int,
+        column: int,
+        source_line: str = "",
+        field: str | None = None,
+        template_name: str | None = None,
+        path: str = "",
+    ) -> None:
+        super().__init__(
+            message,
+            line=line,
+            column=column,
+            source_line=source_line,
+            field=field,
+            template_name=template_name,
+        )
+        self.path = path
+
+    def with_field(self, field: str) -> UndefinedValueError:
+        """Return a copy of this error attributed to a message field."""
+        clone = UndefinedValueError(
+            self.message,
+            line=self.line,
+            column=self.column,
+            source_line=self.source_line,
+            field=field,
+            template_name=self.template_name,
+            path=self.path,
+        )
+        clone.__cause__ = self.__cause__
+        return clone
+
+
+class LimitExceededError(RenderError):
+    """A resource limit (loop iterations, output size, nesting depth) was reached."""
+
+    code: ErrorCode = "limit_exceeded"
+
+
+class TriggerDataError(TidingsError, ValueError):
+    """Trigger data that cannot be used (wrong type, too large)."""
+
+    code: ErrorCode = "trigger_data"
+
+
+class MissingTriggerKeyError(TriggerDataError, LookupError):
+    """A key the template needs (used without a ``default``) is absent from the trigger.
+
+    Attributes:
+        key: The first missing top-level ``ExternalTrigger`` key.
+        keys: Every missing key, sorted.
+    """
+
+    code: ErrorCode = "missing_trigger_key"
+
+    def __init__(self, keys: list[str], *, field: str | None = None) -> None:
+        self.keys = sorted(keys)
+        self.key = self.keys[0]
+        names = ", ".join(self.keys)
+        plural = "s" if len(self.keys) > 1 else ""
+        super().__init__(f"ExternalTrigger key{plural} missing: {names}", field=field)
+
+
+class ChannelError(TidingsError, ValueError):
+    """A rendered payload breaks a rule of its channel."""
+
+    code: ErrorCode = "channel_error"
+
+
+class PayloadTooLargeError(ChannelError):
+    """The rendered payload is larger than the channel allows.
+
+    Attributes:
+        size: The payload's size in bytes.
+        limit: The limit in bytes.
+    """
+
+    code: ErrorCode = "payload_too_large"
+
+    def __init__(self, size: int, limit: int, *, field: str | None = None) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"payload is {size} bytes, over the limit of {limit} bytes", field=field)
+
+
+class InvalidWebhookBodyError(ChannelError):
+    """The rendered webhook body is not valid JSON."""
+
+    code: ErrorCode = "invalid_webhook_body"
+
+
+class HeaderInjectionError(ChannelError):
+    """A header value (or email subject) would carry a CR or LF character."""
+
+    code: ErrorCode = "header_injection"

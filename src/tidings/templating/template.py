@@ -1,0 +1,353 @@
+"""Compiled templates: ``compile_template`` and ``Template``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from liquid.exceptions import (
+    LiquidError,
+    LiquidSyntaxError,
+    ResourceLimitError,
+    UndefinedError,
+)
+from liquid.exceptions import (
+    UnknownFilterError as LiquidUnknownFilterError,
+)
+from liquid.template import BoundTemplate
+
+from ..errors import (
+    LimitExceededError,
+    MissingTriggerKeyError,
+    RenderError,
+    TemplateError,
+    TemplateSyntaxError,
+    TidingsError,
+    TriggerDataError,
+    UndefinedValueError,
+    UnknownFilterError,
+    UnknownNameError,
+)
+from ._analysis import TRIGGER_NAMESPACE, analyze_trigger_keys
+from ._environment import (
+    DEFAULT_LIMITS,
+    FALLBACK_RECORDER,
+    Fallback,
+    Limits,
+    TidingsEnvironment,
+    get_environment,
+    with_paths,
+)
+from ._escape import ESCAPE_MODES, EscapeMode, escape_text
+
+NAMESPACES: frozenset[str] = frozenset({"Profile", TRIGGER_NAMESPACE, "BusinessEvent", "Campaign"})
+"""Top-level names a template may use (besides loop variables and assigned names)."""
+
+
+def _line_col(source: str, index: int) -> tuple[int, int, str]:
+    """1-based line and column of ``index`` in ``source``, and that line's text.
+
+    An index past the end (errors found at the end of input) points just after
+    the last character.
+    """
+    if index < 0 or index > len(source):
+        index = len(source)
+    line = source.count("\n", 0, index) + 1
+    line_start = source.rfind("\n", 0, index) + 1
+    line_end = source.find("\n", index)
+    if line_end == -1:
+        line_end = len(source)
+    return line, index - line_start + 1, source[line_start:line_end].rstrip("\r")
+
+
+def _error_class(exc: LiquidError) -> type[TemplateError]:
+    if isinstance(exc, LiquidUnknownFilterError):
+        return UnknownFilterError
+    if isinstance(exc, LiquidSyntaxError):
+        return TemplateSyntaxError
+    if isinstance(exc, ResourceLimitError):
+        return LimitExceededError
+    if isinstance(exc, UndefinedError):
+        return UndefinedValueError
+    return RenderError
+
+
+def _wrap_liquid_error(
+    exc: LiquidError, source: str, *, name: str | None, at_end: bool = False
+) -> TemplateError:
+    index = exc.token.start_index if exc.token is not None else (len(source) if at_end else 0)
+    line, column, text = _line_col(source, index)
+    message = str(exc.message) if exc.message is not None else type(exc).__name__
+    cls = _error_class(exc)
+    if cls is UndefinedValueError:
+        path = message.removesuffix(" is undefined").strip("'")
+        return UndefinedValueError(
+            message, line=line, column=column, source_line=text, template_name=name, path=path
+        )
+    return cls(message, line=line, column=column, source_line=text, template_name=name)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderReport:
+    """A render's text with what a preview should warn about.
+
+    Attributes:
+        text: The rendered output.
+        fallbacks: Outputs that used their ``default`` value.
+        absent_keys: Keys the template uses that the trigger data does not carry.
+    """
+
+    text: str
+    fallbacks: tuple[Fallback, ...]
+    absent_keys: frozenset[str]
+
+
+class Template:
+    """A Liquid template compiled once, rendered many times (thread-safe).
+
+    Build it with :func:`compile_template`. Rendering is pure: the same inputs
+    always give the same text.
+
+    Attributes:
+        source: The Liquid source.
+        escape: The output context (``text``, ``html``, ``json`` or ``url``).
+        strict: Whether a missing value is an error instead of empty text.
+        limits: The resource limits in force.
+        name: An optional name used in error messages.
+        trigger_keys: Every top-level ``ExternalTrigger`` key the template uses.
+        required_trigger_keys: Keys used at least once without a ``default``
+            fallback (or an ``if`` guard); a trigger missing one is rejected.
+    """
+
+    __slots__ = (
+        "_bound",
+        "escape",
+        "limits",
+        "name",
+        "required_trigger_keys",
+        "source",
+        "strict",
+        "trigger_keys",
+    )
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        escape: EscapeMode = "text",
+        strict: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        name: str | None = None,
+        namespaces: frozenset[str] | None = NAMESPACES,
+    ) -> None:
+        if escape not in ESCAPE_MODES:
+            raise ValueError(f"escape must be one of {', '.join(ESCAPE_MODES)}, not {escape!r}")
+        if not isinstance(source, str):
+            raise TypeError(f"template source must be a str, not {type(source).__name__}")
+        self.source = source
+        self.escape: EscapeMode = escape
+        self.strict = strict
+        self.limits = limits
+        self.name = name
+        env = get_environment(escape, strict, limits)
+        self._bound = self._parse(env, source, name)
+        if namespaces is not None:
+            self._check_names(namespaces)
+        usage = analyze_trigger_keys(self._bound)
+        self.trigger_keys: frozenset[str] = frozenset(usage.used)
+        self.required_trigger_keys: frozenset[str] = frozenset(usage.required)
+
+    @staticmethod
+    def _parse(env: TidingsEnvironment, source: str, name: str | None) -> BoundTemplate:
+        try:
+            bound = env.from_string(source, name=name or "")
+            # Unknown filters are only reported when rendered: find them now.
+            analysis = bound.analyze(include_partials=False)
+        except LiquidError as exc:
+            raise _wrap_liquid_error(exc, source, name=name, at_end=True) from exc
+        except RecursionError as exc:
+            raise TemplateSyntaxError(
+                "template is nested too deeply",
+                line=1,
+                column=1,
+                source_line=source.split("\n", 1)[0],
+                template_name=name,
+            ) from exc
+        for filter_name, spans in analysis.filters.items():
+            if filter_name not in env.filters:
+                line, column, text = _line_col(source, spans[0].index)
+                raise UnknownFilterError(
+                    f"unknown filter '{filter_name}'",
+                    line=line,
+                    column=column,
+                    source_line=text,
+                    template_name=name,
+                )
+        return bound
+
+    def _check_names(self, namespaces: frozenset[str]) -> None:
+        analysis = self._bound.analyze(include_partials=False)
+        for root, variables in analysis.globals.items():
+            if root in namespaces:
+                continue
+            line, column, text = _line_col(self.source, variables[0].span.index)
+            known = ", ".join(sorted(namespaces))
+            raise UnknownNameError(
+                f"unknown name '{root}': use a namespace ({known}), "
+                "a loop variable or an assigned name",
+                line=line,
+                column=column,
+                source_line=text,
+                template_name=self.name,
+            )
+
+    def __repr__(self) -> str:
+        return f"Template({self.source[:40]!r}, escape={self.escape!r}, strict={self.strict})"
+
+    def missing_trigger_keys(self, trigger: Mapping[str, Any] | None) -> frozenset[str]:
+        """Required keys that ``trigger`` lacks (absent or null)."""
+        if not self.required_trigger_keys:
+            return frozenset()
+        data = trigger or {}
+        return frozenset(k for k in self.required_trigger_keys if data.get(k) is None)
+
+    def check_trigger(self, trigger: Mapping[str, Any] | None) -> None:
+        """Raise :class:`MissingTriggerKeyError` if a required key is missing."""
+        if trigger is not None and not isinstance(trigger, Mapping):
+            raise TriggerDataError(
+                f"ExternalTrigger data must be an object, not {type(trigger).__name__}"
+            )
+        missing = self.missing_trigger_keys(trigger)
+        if missing:
+            raise MissingTriggerKeyError(sorted(missing))
+
+    def _namespaces(
+        self,
+        profile: Mapping[str, Any] | None,
+        trigger: Mapping[str, Any] | None,
+        extra: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        for key in extra:
+            if key not in NAMESPACES:
+                raise TypeError(f"unknown namespace {key!r}; expected one of {sorted(NAMESPACES)}")
+        data: dict[str, Any] = {"Profile": profile or {}, TRIGGER_NAMESPACE: trigger or {}}
+        data.update(extra)
+        if self.strict:
+            return {name: with_paths(value, name) for name, value in data.items()}
+        return data
+
+    def render(
+        self,
+        profile: Mapping[str, Any] | None = None,
+        trigger: Mapping[str, Any] | None = None,
+        **namespaces: Any,
+    ) -> str:
+        """Render for one user.
+
+        Args:
+            profile: The ``Profile`` namespace (the user's profile properties).
+            trigger: The ``ExternalTrigger`` namespace (the trigger call's data).
+            **namespaces: ``BusinessEvent`` and ``Campaign``, when they apply.
+
+        Returns:
+            The rendered text, escaped for the template's output context.
+
+        Raises:
+            MissingTriggerKeyError: A required ``ExternalTrigger`` key is missing.
+            TemplateError: Rendering failed (a ``RenderError`` subclass, with line).
+        """
+        self.check_trigger(trigger)
+        data = self._namespaces(profile, trigger, namespaces)
+        try:
+            return self._bound.render(**data)
+        except LiquidError as exc:
+            raise _wrap_liquid_error(exc, self.source, name=self.name) from exc
+        except TidingsError:
+            raise
+        except (RecursionError, MemoryError) as exc:
+            raise LimitExceededError(
+                f"rendering exhausted resources ({type(exc).__name__})",
+                line=1,
+                column=1,
+                source_line=self.source.split("\n", 1)[0],
+                template_name=self.name,
+            ) from exc
+        except Exception as exc:
+            raise RenderError(
+                f"rendering failed: {type(exc).__name__}: {exc}",
+                line=1,
+                column=1,
+                source_line=self.source.split("\n", 1)[0],
+                template_name=self.name,
+            ) from exc
+
+    def render_with_report(
+        self,
+        profile: Mapping[str, Any] | None = None,
+        trigger: Mapping[str, Any] | None = None,
+        **namespaces: Any,
+    ) -> RenderReport:
+        """Render like :meth:`render` and report defaults used and absent keys (for previews).
+
+        Slower than :meth:`render`; meant for previews and tests, not dispatch.
+        """
+        recorded: list[tuple[str, object, int]] = []
+        token = FALLBACK_RECORDER.set(recorded)
+        try:
+            text = self.render(profile, trigger, **namespaces)
+        finally:
+            FALLBACK_RECORDER.reset(token)
+        fallbacks = tuple(
+            Fallback(expression=expr, default=escape_text(value), line=_line_col(self.source, i)[0])
+            for expr, value, i in recorded
+        )
+        data = trigger or {}
+        absent = frozenset(k for k in self.trigger_keys if k not in data)
+        return RenderReport(text=text, fallbacks=fallbacks, absent_keys=absent)
+
+
+@lru_cache(maxsize=2048)
+def _compile_cached(
+    source: str,
+    escape: EscapeMode,
+    strict: bool,
+    limits: Limits,
+    name: str | None,
+    namespaces: frozenset[str] | None,
+) -> Template:
+    return Template(
+        source, escape=escape, strict=strict, limits=limits, name=name, namespaces=namespaces
+    )
+
+
+def compile_template(
+    source: str,
+    *,
+    escape: EscapeMode = "text",
+    strict: bool = False,
+    limits: Limits | None = None,
+    name: str | None = None,
+    namespaces: frozenset[str] | None = NAMESPACES,
+) -> Template:
+    """Compile Liquid ``source`` once (cached by source and options).
+
+    Args:
+        source: The Liquid template text.
+        escape: The output context: ``text`` (push), ``html`` (email bodies,
+            autoescaped), ``json`` (webhook bodies, always valid JSON) or ``url``
+            (every value percent-encoded).
+        strict: If true, any undefined value is an :class:`UndefinedValueError`
+            naming its path (``ExternalTrigger.productDetails[0].price``).
+        limits: Resource limits (loop iterations, output size, nesting depth).
+        name: A name for error messages.
+        namespaces: The top-level names a template may use; ``None`` allows any
+            (plain Liquid, for conformance suites).
+
+    Raises:
+        TemplateSyntaxError: Bad Liquid syntax, with line and column.
+        UnknownFilterError: A filter that does not exist.
+        UnknownNameError: A top-level name that is not a namespace (``Profle.name``).
+    """
+    return _compile_cached(source, escape, strict, limits or DEFAULT_LIMITS, name, namespaces)
