@@ -1,6 +1,21 @@
 """tidings: turn a business or user event into the final, per-user messages of a campaign."""
 
+from .audience.filters import EventFilter as EventFilter
+from .audience.filters import MatchRule as MatchRule
+from .audience.filters import PropertyFilter as PropertyFilter
+from .audience.filters import Segment as Segment
+from .channels import EmailMessage as EmailMessage
+from .channels import EmailPayload as EmailPayload
+from .channels import Message as Message
+from .channels import MessageField as MessageField
+from .channels import Payload as Payload
+from .channels import PushMessage as PushMessage
+from .channels import PushPayload as PushPayload
+from .channels import WebhookMessage as WebhookMessage
+from .channels import WebhookPayload as WebhookPayload
+from .channels import message_from_dict as message_from_dict
 from .errors import ChannelError as ChannelError
+from .errors import DefinitionError as DefinitionError
 from .errors import HeaderInjectionError as HeaderInjectionError
 from .errors import InvalidWebhookBodyError as InvalidWebhookBodyError
 from .errors import LimitExceededError as LimitExceededError
@@ -14,21 +29,60 @@ from .errors import TriggerDataError as TriggerDataError
 from .errors import UndefinedValueError as UndefinedValueError
 from .errors import UnknownFilterError as UnknownFilterError
 from .errors import UnknownNameError as UnknownNameError
+from .models.definitions import Bulletin as Bulletin
+from .models.definitions import BusinessEventDefinition as BusinessEventDefinition
+from .models.definitions import ControlGroup as ControlGroup
+from .models.definitions import CustomControlGroup as CustomControlGroup
+from .models.definitions import ExternalTriggerCampaign as ExternalTriggerCampaign
+from .models.definitions import Goal as Goal
+from .models.definitions import Schedule as Schedule
+from .models.records import Delivery as Delivery
+from .models.records import Dispatch as Dispatch
+from .models.records import JsonLinesSink as JsonLinesSink
+from .models.records import Skip as Skip
+from .models.records import Summary as Summary
+from .models.users import UserEvent as UserEvent
+from .models.users import UserProfile as UserProfile
 from .templating import Limits as Limits
 from .templating import Template as Template
 from .templating import compile_template as compile_template
+from .workspace import Workspace as Workspace
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Bulletin",
+    "BusinessEventDefinition",
     "ChannelError",
+    "ControlGroup",
+    "CustomControlGroup",
+    "DefinitionError",
+    "Delivery",
+    "Dispatch",
+    "EmailMessage",
+    "EmailPayload",
+    "EventFilter",
+    "ExternalTriggerCampaign",
+    "Goal",
     "HeaderInjectionError",
     "InvalidWebhookBodyError",
+    "JsonLinesSink",
     "LimitExceededError",
     "Limits",
+    "MatchRule",
+    "Message",
+    "MessageField",
     "MissingTriggerKeyError",
+    "Payload",
     "PayloadTooLargeError",
+    "PropertyFilter",
+    "PushMessage",
+    "PushPayload",
     "RenderError",
+    "Schedule",
+    "Segment",
+    "Skip",
+    "Summary",
     "Template",
     "TemplateError",
     "TemplateSyntaxError",
@@ -37,5 +91,11 @@ __all__ = [
     "UndefinedValueError",
     "UnknownFilterError",
     "UnknownNameError",
+    "UserEvent",
+    "UserProfile",
+    "WebhookMessage",
+    "WebhookPayload",
+    "Workspace",
     "compile_template",
+    "message_from_dict",
 ]

@@ -17,6 +17,7 @@ Hierarchy::
     │       └── LimitExceededError            loop, output or nesting limit reached
     ├── TriggerDataError (ValueError)         the trigger data is unusable
     │   └── MissingTriggerKeyError (LookupError)  a required ExternalTrigger key is absent
+    ├── DefinitionError (ValueError)          an invalid campaign/bulletin/event definition
     └── ChannelError (ValueError)             a rendered payload breaks a channel rule
         ├── PayloadTooLargeError              over the channel's size limit
         ├── InvalidWebhookBodyError           the webhook body is not valid JSON
@@ -32,6 +33,7 @@ from typing import Literal
 
 __all__ = [
     "ChannelError",
+    "DefinitionError",
     "ErrorCode",
     "HeaderInjectionError",
     "InvalidWebhookBodyError",
@@ -62,6 +64,7 @@ ErrorCode = Literal[
     "payload_too_large",
     "invalid_webhook_body",
     "header_injection",
+    "definition_error",
 ]
 
 
@@ -283,3 +286,12 @@ class HeaderInjectionError(ChannelError):
     """A header value (or email subject) would carry a CR or LF character."""
 
     code: ErrorCode = "header_injection"
+
+
+class DefinitionError(TidingsError, ValueError):
+    """A business event, bulletin, campaign or control group definition is invalid.
+
+    ``field`` names the offending field (``targeting_cap``, ``schedule.end``).
+    """
+
+    code: ErrorCode = "definition_error"

@@ -2,7 +2,7 @@
 
 A top-level key is *used* wherever ``ExternalTrigger.key`` appears. It is
 *required* when at least one use has no fallback: not the subject of a
-``default`` filter, and not guarded by an ``if``/``unless``/``case`` that tests
+filter chain that contains ``default``, and not guarded by an ``if``/``unless``/``case`` that tests
 the same key (``{% if ExternalTrigger.coupon %}{{ ExternalTrigger.coupon }}{% endif %}``).
 A condition itself never makes a key required: testing for absence is its job.
 """
@@ -54,7 +54,9 @@ def _paths(expr: Expression) -> Iterable[Path]:
 def _visit_expression(expr: Expression, guarded: frozenset[str], usage: KeyUsage) -> None:
     if isinstance(expr, FilteredExpression) and isinstance(expr.left, Path):
         filters = expr.filters or []
-        if filters and filters[0].name == "default":
+        # A `default` anywhere in the chain is a fallback: `x | strip | default: "a"`
+        # gets "a" when x is missing (filters before it turn nil into "" or nil).
+        if any(f.name == "default" for f in filters):
             key = _trigger_key(expr.left)
             if key is not None:
                 usage.used.add(key)

@@ -8,16 +8,25 @@ adds the ``raw``/``safe`` and ``json`` filters.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TextIO
+from io import StringIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from liquid import Environment, Markup, RenderContext
-from liquid.builtin.expressions import FilteredExpression, Path
+from liquid.builtin.expressions import FilteredExpression, LoopExpression, Path
 from liquid.builtin.output import Output, OutputNode
 from liquid.builtin.tags.echo_tag import EchoNode, EchoTag
+from liquid.builtin.tags.for_tag import ForNode, ForTag
+from liquid.builtin.tags.tablerow_tag import TablerowNode, TablerowTag
+from liquid.exceptions import (
+    LoopIterationLimitError,
+    OutputStreamLimitError,
+    ResourceLimitError,
+)
 from liquid.filter import with_environment
+from liquid.output import LimitedStringIO
 from liquid.template import BoundTemplate
 from liquid.undefined import UNDEFINED, StrictDefaultUndefined, Undefined
 
@@ -31,6 +40,8 @@ from ._escape import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from liquid.stream import TokenStream
     from liquid.token import Token
 
@@ -42,7 +53,10 @@ class Limits:
     Attributes:
         loop_iterations: Most iterations of a loop, counting nested loops as the
             product of their lengths (Liquid's rule).
-        output_bytes: Most bytes (UTF-8) one render may produce.
+        output_bytes: Most bytes (UTF-8) one render may produce. It also bounds
+            any single value a filter builds and, approximately, the total size
+            of the variables a template assigns or captures, so a template
+            cannot run out of memory without writing anything.
         nesting_depth: Most nested blocks (``if`` inside ``for`` inside ...) a
             template may contain.
     """
@@ -117,7 +131,11 @@ class _EscapingOutputMixin:
             recorder = FALLBACK_RECORDER.get()
             if recorder is not None:
                 raw = self.default_of.evaluate(context)
-                if _is_default_fallback(raw):
+                # Ask the `default` filter itself (it returns its input unchanged
+                # when it does not fall back), so `allow_false` and Liquid's
+                # emptiness rules are honoured exactly.
+                first = self.expression.filters[0].evaluate(raw, context)
+                if _is_default_fallback(raw) and first is not raw:
                     value = self.expression.evaluate(context)
                     recorder.append((str(self.default_of), value, self.token.start_index))
                     return buffer.write(self.escaper(value))
@@ -159,6 +177,48 @@ class TidingsEcho(EchoTag):
         assert isinstance(node, TidingsEchoNode)  # noqa: S101 - node_class above
         assert isinstance(self.env, TidingsEnvironment)  # noqa: S101 - registered there only
         node.setup_escaping(self.env)
+        return node
+
+
+class LimitedLoopExpression(LoopExpression):
+    """A loop expression that refuses a range longer than the loop iteration limit.
+
+    python-liquid checks the limit only once the loop starts, after ``reversed``
+    has built a list of the whole range and ``offset`` has skipped through it:
+    ``(1..100000000) reversed`` would hang first.
+    """
+
+    __slots__ = ()
+
+    def _to_iter(self, obj: object, context: RenderContext) -> tuple[Iterator[Any], int]:
+        limit = context.env.loop_iteration_limit
+        if type(obj) is range and limit is not None:
+            try:
+                too_long = len(obj) > limit
+            except OverflowError:
+                too_long = True
+            if too_long:
+                raise LoopIterationLimitError("loop iteration limit reached", token=self.token)
+        return super()._to_iter(obj, context)
+
+
+class TidingsFor(ForTag):
+    """``for`` with :class:`LimitedLoopExpression`."""
+
+    def parse(self, stream: TokenStream) -> Any:
+        node = super().parse(stream)
+        # Same slots, so the parsed expression can change class in place.
+        cast("ForNode", node).expression.__class__ = LimitedLoopExpression
+        return node
+
+
+class TidingsTablerow(TablerowTag):
+    """``tablerow`` with :class:`LimitedLoopExpression`."""
+
+    def parse(self, stream: TokenStream) -> Any:
+        node = super().parse(stream)
+        assert isinstance(node, TablerowNode)  # noqa: S101 - TablerowTag's node
+        node.expression.__class__ = LimitedLoopExpression
         return node
 
 
@@ -215,7 +275,129 @@ def with_paths(value: object, path: str) -> object:
     return value
 
 
-class StrictContext(RenderContext):
+class FilterLimitError(ResourceLimitError):
+    """A filter's input or result is over a resource limit (becomes LimitExceededError)."""
+
+
+# Python refuses to print ints over 4300 digits (about 14,300 bits) anyway.
+MAX_INT_BITS = 14_000
+
+# Filters whose result can be far larger than their inputs: checked before they run.
+_MULTIPLYING_FILTERS = frozenset({"replace", "join"})
+
+
+def _estimated_size(name: str, left: object, args: tuple[object, ...]) -> int:
+    """A cheap upper estimate of the length of a multiplying filter's result."""
+    if name == "replace" and type(left) is str and len(args) >= 1:
+        old = str(args[0])
+        new = str(args[1]) if len(args) > 1 else ""
+        count = left.count(old) if old else len(left) + 1
+        return len(left) + count * len(new)
+    if name == "join" and type(left) in (list, tuple):
+        items = cast("Sequence[object]", left)
+        sep = str(args[0]) if args else " "
+        # Non-string items are short (numbers) or bounded by the result check.
+        texts = sum(len(str(item)) for item in items if type(item) is str)
+        return max(len(items) - 1, 0) * len(sep) + texts
+    return 0
+
+
+def _check_range(value: object, limit: int, token: Token | None) -> None:
+    # type(), not isinstance(): a strict Undefined raises on any attribute access,
+    # __class__ included, and must reach the `default` filter untouched.
+    if type(value) is range and len(value) > limit:
+        raise FilterLimitError(
+            f"range of {len(value)} items is over the loop iteration limit of {limit}",
+            token=token,
+        )
+
+
+class OutputBuffer(LimitedStringIO):
+    r"""The output buffer of every render: counts UTF-8 bytes, keeps text as written.
+
+    Two fixes over python-liquid's ``LimitedStringIO``: it defaults to universal
+    newlines, which turned every ``\r\n`` into ``\n``; and it counted bytes with a
+    strict UTF-8 encode, so a lone surrogate in the data (``json.loads`` accepts
+    ``"\ud800"``) crashed the render instead of being written like any text.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit=limit, newline="\n")
+
+    def write(self, text: str, /) -> int:
+        """Write ``text``; raise once the output is over the byte limit."""
+        if text:
+            self.size += len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+            if self.size > self.limit:
+                raise OutputStreamLimitError("output stream limit reached", token=None)
+        return StringIO.write(self, text)
+
+
+class TidingsContext(RenderContext):
+    """The render context of every tidings template: guarded filters, faithful buffers."""
+
+    def get_buffer(self, buf: TextIO | None = None) -> StringIO:
+        """Return an :class:`OutputBuffer` for a capture, sharing the output limit."""
+        limit = self.env.output_stream_limit
+        assert limit is not None  # noqa: S101 - always set by get_environment
+        carry = buf.size if isinstance(buf, LimitedStringIO) else 0
+        return OutputBuffer(limit=limit - carry)
+
+    def filter(self, name: str, token: Token | None) -> Callable[..., object]:
+        """Return the filter ``name`` wrapped in resource-limit checks.
+
+        A filter may not iterate a range longer than the loop iteration limit
+        (``(1..100000000) | join`` would hang), nor build a string or array
+        longer than the output limit (``replace`` and ``join`` are estimated
+        before they run, so they fail before allocating), nor a number too
+        large to print.
+        """
+        func = super().filter(name, token=token)
+        limits: Limits = getattr(self.env, "limits", DEFAULT_LIMITS)
+
+        def guarded(left: object, *args: object, **kwargs: object) -> object:
+            _check_range(left, limits.loop_iterations, token)
+            for arg in args:
+                _check_range(arg, limits.loop_iterations, token)
+            if (
+                name in _MULTIPLYING_FILTERS
+                and _estimated_size(name, left, args) > limits.output_bytes
+            ):
+                raise FilterLimitError(
+                    f"'{name}' would build a value over the output limit "
+                    f"of {limits.output_bytes} bytes",
+                    token=token,
+                )
+            result = func(left, *args, **kwargs)
+            if type(result) is int and result.bit_length() > MAX_INT_BITS:
+                # `{% assign n = n | times: n %}` in a loop squares its way to
+                # numbers that take seconds to multiply and cannot be printed.
+                raise FilterLimitError(f"'{name}' built a number too large to use", token=token)
+            if (
+                issubclass(type(result), str | list)
+                and len(cast("Sized", result)) > limits.output_bytes
+            ):
+                raise FilterLimitError(
+                    f"'{name}' built a value over the output limit of {limits.output_bytes} bytes",
+                    token=token,
+                )
+            return result
+
+        return guarded
+
+
+class TidingsTemplate(BoundTemplate):
+    """A bound template rendered with :class:`TidingsContext` into an :class:`OutputBuffer`."""
+
+    context_class = TidingsContext
+
+    def _get_buffer(self) -> StringIO:
+        limit = self.env.output_stream_limit
+        assert limit is not None  # noqa: S101 - always set by get_environment
+        return OutputBuffer(limit=limit)
+
+
+class StrictContext(TidingsContext):
     """A render context whose undefined values name their full data path."""
 
     def get(
@@ -254,7 +436,7 @@ class StrictUndefinedPath(StrictDefaultUndefined):
     __slots__ = ()
 
 
-class StrictTemplate(BoundTemplate):
+class StrictTemplate(TidingsTemplate):
     """A bound template rendered with the path-aware strict context."""
 
     context_class = StrictContext
@@ -274,14 +456,15 @@ class TidingsEnvironment(Environment):
             undefined=StrictUndefinedPath if strict else Undefined,
             strict_filters=True,
         )
-        if strict:
-            self.template_class = StrictTemplate
+        self.template_class = StrictTemplate if strict else TidingsTemplate
 
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         """Register Liquid's standard tags and filters, then tidings' own."""
         super().setup_tags_and_filters(extra=extra)
         self.add_tag(TidingsOutput)
         self.add_tag(TidingsEcho)
+        self.add_tag(TidingsFor)
+        self.add_tag(TidingsTablerow)
         self.add_filter("raw", raw_filter)
         self.add_filter("safe", raw_filter)
         self.add_filter("json", json_filter)
@@ -297,6 +480,9 @@ def get_environment(escape: EscapeMode, strict: bool, limits: Limits) -> Tidings
             "loop_iteration_limit": limits.loop_iterations,
             "output_stream_limit": limits.output_bytes,
             "block_nesting_limit": limits.nesting_depth,
+            # Without it `{% assign s = s | append: s %}` in a loop doubles a
+            # string until memory runs out while writing nothing.
+            "local_namespace_limit": limits.output_bytes,
         },
     )
     env = cls(escape=escape, strict=strict, limits=limits)

@@ -15,9 +15,9 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from liquid import Markup
-from liquid.stringify import to_liquid_string
 from liquid.token import TOKEN_CONTENT, TOKEN_OUTPUT, TOKEN_TAG, Token
 from liquid.undefined import Undefined
+from markupsafe import escape as markup_escape
 
 EscapeMode = Literal["text", "html", "json", "url"]
 ESCAPE_MODES: tuple[EscapeMode, ...] = ("text", "html", "json", "url")
@@ -59,21 +59,53 @@ def dump_json(value: object) -> str:
     return json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"))
 
 
+def to_text(value: object) -> str:
+    """Liquid's stringification of an output value, without escaping.
+
+    Differs from python-liquid's ``to_liquid_string`` where that one leaks Python
+    spellings into messages: items of an array are stringified like top-level
+    values (``nil`` is empty, booleans are ``true``/``false``, nested arrays are
+    flattened, as Ruby Liquid's ``Array#join`` does) instead of ``str(item)``,
+    which wrote ``None`` and ``True``; an object (hash) is written as compact JSON
+    instead of a Python ``repr`` such as ``{'a': None}``.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, Undefined):
+        # Undefined is a Mapping: test it first. Empty, or raises in strict mode.
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "".join(to_text(item) for item in value)
+    if isinstance(value, range):
+        return f"{value.start}..{value.stop - 1}"
+    if isinstance(value, Mapping):
+        return dump_json(value)
+    return str(value)
+
+
 def escape_text(value: object) -> str:
-    """Plain text: Liquid's own stringification, no escaping."""
-    return to_liquid_string(value, autoescape=False)
+    """Plain text: Liquid's stringification, no escaping."""
+    return to_text(value)
 
 
 def escape_html(value: object) -> str:
     """HTML: every value is escaped unless marked safe (``Markup``)."""
-    return to_liquid_string(value, autoescape=True)
+    if hasattr(value, "__html__"):
+        return str(value.__html__())
+    if isinstance(value, list | tuple):
+        return "".join(escape_html(item) for item in value)
+    return str(markup_escape(to_text(value)))
 
 
 def escape_url(value: object) -> str:
     """URL component: percent-encode everything but unreserved characters."""
-    text = to_liquid_string(value, autoescape=False)
+    text = to_text(value)
     if isinstance(value, Markup):
-        return str(text)
+        return text
     return quote(text, safe="")
 
 
@@ -81,8 +113,7 @@ def escape_json_string(value: object) -> str:
     """Inside a JSON string literal: JSON string escaping without the quotes."""
     if isinstance(value, Markup):
         return str(value)
-    text = to_liquid_string(value, autoescape=False)
-    return json.dumps(text, ensure_ascii=False)[1:-1]
+    return json.dumps(to_text(value), ensure_ascii=False)[1:-1]
 
 
 def escape_json_value(value: object) -> str:

@@ -8,8 +8,12 @@ from functools import lru_cache
 from typing import Any
 
 from liquid.exceptions import (
+    BlockNestingError,
     LiquidError,
     LiquidSyntaxError,
+    LocalNamespaceLimitError,
+    LoopIterationLimitError,
+    OutputStreamLimitError,
     ResourceLimitError,
     UndefinedError,
 )
@@ -17,6 +21,7 @@ from liquid.exceptions import (
     UnknownFilterError as LiquidUnknownFilterError,
 )
 from liquid.template import BoundTemplate
+from liquid.token import TOKEN_EOF, TOKEN_EXPRESSION, TOKEN_OUTPUT, TOKEN_TAG
 
 from ..errors import (
     LimitExceededError,
@@ -74,12 +79,116 @@ def _error_class(exc: LiquidError) -> type[TemplateError]:
     return RenderError
 
 
+# Tags that open a block closed by `end<name>`.
+_BLOCK_TAGS = frozenset(
+    {"capture", "case", "comment", "doc", "for", "if", "ifchanged", "raw", "tablerow", "unless"}
+)
+
+# Tags that load other templates: tidings has no template loader.
+_PARTIAL_TAGS = ("include", "render")
+
+
+def _unclosed_block(env: TidingsEnvironment, source: str) -> tuple[str, int] | None:
+    """The innermost block tag left open at the end of ``source`` and its offset."""
+    try:
+        tokens = list(env.tokenizer()(source))
+    except LiquidError:
+        return None
+    stack: list[tuple[str, int]] = []
+    for token in tokens:
+        if token.kind != TOKEN_TAG:
+            continue
+        if token.value in _BLOCK_TAGS:
+            stack.append((token.value, token.start_index))
+        elif token.value.startswith("end") and token.value[3:] in _BLOCK_TAGS:
+            closed = token.value[3:]
+            while stack and stack.pop()[0] != closed:
+                pass
+    return stack[-1] if stack else None
+
+
+def _snippet(tag: str, expression: str) -> str:
+    """A one-tag template that parses ``expression`` the way ``tag`` does."""
+    if tag == "elsif":
+        return f"{{% if true %}}{{% elsif {expression} %}}{{% endif %}}"
+    if tag == "when":
+        return f"{{% case 1 %}}{{% when {expression} %}}{{% endcase %}}"
+    if tag in _BLOCK_TAGS:
+        return f"{{% {tag} {expression} %}}{{% end{tag} %}}"
+    return f"{{% {tag} {expression} %}}"
+
+
+def _incomplete_expression(env: TidingsEnvironment, source: str) -> int | None:
+    """Offset just after the first tag or output expression that ends too early.
+
+    python-liquid reports ``{{ name | }}`` as "expected word, found end of
+    expression" without a location. Parse each tag and output on its own (only
+    on this error path) to find the one that fails the same way.
+    """
+    try:
+        tokens = list(env.tokenizer()(source))
+    except LiquidError:
+        return None
+    for token, following in zip(tokens, [*tokens[1:], None], strict=True):
+        if following is None or following.kind != TOKEN_EXPRESSION:
+            continue
+        if token.kind == TOKEN_OUTPUT:
+            snippet = f"{{{{ {following.value} }}}}"
+        elif token.kind == TOKEN_TAG:
+            snippet = _snippet(token.value, following.value)
+        else:
+            continue
+        try:
+            env.from_string(snippet)
+        except LiquidError as exc:
+            if exc.token is not None and exc.token.kind == TOKEN_EOF:
+                return following.start_index + len(following.value)
+    return None
+
+
+def _limit_message(exc: ResourceLimitError, limits: Limits) -> str:
+    """Say which limit was reached and its value, in words a marketer understands."""
+    if isinstance(exc, LoopIterationLimitError):
+        return f"loop iteration limit reached (at most {limits.loop_iterations} iterations)"
+    if isinstance(exc, OutputStreamLimitError):
+        return f"output size limit reached (at most {limits.output_bytes} bytes)"
+    if isinstance(exc, LocalNamespaceLimitError):
+        return (
+            "assigned and captured variables are over the size limit "
+            f"(about {limits.output_bytes} bytes)"
+        )
+    if isinstance(exc, BlockNestingError):
+        return f"blocks are nested too deeply (at most {limits.nesting_depth} levels)"
+    return str(exc.message)
+
+
 def _wrap_liquid_error(
-    exc: LiquidError, source: str, *, name: str | None, at_end: bool = False
+    exc: LiquidError,
+    source: str,
+    *,
+    name: str | None,
+    at_end: bool = False,
+    env: TidingsEnvironment | None = None,
 ) -> TemplateError:
     index = exc.token.start_index if exc.token is not None else (len(source) if at_end else 0)
-    line, column, text = _line_col(source, index)
     message = str(exc.message) if exc.message is not None else type(exc).__name__
+    if exc.token is not None and exc.token.kind == TOKEN_EOF:
+        # The parser ran out of input, with no location: either an expression
+        # ends too early ("expected word, found end of expression") or a block
+        # is never closed ("expected tag endfor, found end of expression").
+        # Point at the expression, else at the opening tag of the block.
+        incomplete = _incomplete_expression(env, source) if env is not None else None
+        unclosed = _unclosed_block(env, source) if env is not None else None
+        if incomplete is not None:
+            index = incomplete
+        elif unclosed is not None:
+            tag, index = unclosed
+            message = f"'{tag}' tag was never closed: add {{% end{tag} %}}"
+        else:
+            index = len(source)
+    if isinstance(exc, ResourceLimitError) and env is not None:
+        message = _limit_message(exc, env.limits)
+    line, column, text = _line_col(source, index)
     cls = _error_class(exc)
     if cls is UndefinedValueError:
         path = message.removesuffix(" is undefined").strip("'")
@@ -166,7 +275,7 @@ class Template:
             # Unknown filters are only reported when rendered: find them now.
             analysis = bound.analyze(include_partials=False)
         except LiquidError as exc:
-            raise _wrap_liquid_error(exc, source, name=name, at_end=True) from exc
+            raise _wrap_liquid_error(exc, source, name=name, at_end=True, env=env) from exc
         except RecursionError as exc:
             raise TemplateSyntaxError(
                 "template is nested too deeply",
@@ -175,6 +284,18 @@ class Template:
                 source_line=source.split("\n", 1)[0],
                 template_name=name,
             ) from exc
+        for tag_name in _PARTIAL_TAGS:
+            # Without a loader these would only fail at send time.
+            if tag_name in analysis.tags:
+                line, column, text = _line_col(source, analysis.tags[tag_name][0].index)
+                raise TemplateSyntaxError(
+                    f"the '{tag_name}' tag is not supported: a message template "
+                    "cannot load other templates",
+                    line=line,
+                    column=column,
+                    source_line=text,
+                    template_name=name,
+                )
         for filter_name, spans in analysis.filters.items():
             if filter_name not in env.filters:
                 line, column, text = _line_col(source, spans[0].index)
@@ -259,11 +380,38 @@ class Template:
             TemplateError: Rendering failed (a ``RenderError`` subclass, with line).
         """
         self.check_trigger(trigger)
-        data = self._namespaces(profile, trigger, namespaces)
+        return self._render_data(self._namespaces(profile, trigger, namespaces))
+
+    def render_globals(self, data: Mapping[str, Any]) -> str:
+        """Render with ``data`` as the top-level variables (plain Liquid).
+
+        For templates compiled with ``namespaces=None`` (conformance suites,
+        generic Liquid text): no namespaces are filled in and no trigger keys
+        are checked. Strict mode, escaping and limits apply as in :meth:`render`.
+
+        Args:
+            data: Top-level variable names and their values.
+
+        Returns:
+            The rendered text, escaped for the template's output context.
+
+        Raises:
+            TemplateError: Rendering failed (a ``RenderError`` subclass, with line).
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"render data must be a mapping, not {type(data).__name__}")
+        values = dict(data)
+        if self.strict:
+            values = {key: with_paths(value, str(key)) for key, value in values.items()}
+        return self._render_data(values)
+
+    def _render_data(self, data: dict[str, Any]) -> str:
         try:
             return self._bound.render(**data)
         except LiquidError as exc:
-            raise _wrap_liquid_error(exc, self.source, name=self.name) from exc
+            env = self._bound.env
+            assert isinstance(env, TidingsEnvironment)  # noqa: S101 - built by get_environment
+            raise _wrap_liquid_error(exc, self.source, name=self.name, env=env) from exc
         except TidingsError:
             raise
         except (RecursionError, MemoryError) as exc:

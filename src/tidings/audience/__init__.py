@@ -1,0 +1,53 @@
+"""Audiences: filter models and their evaluation against a profile and its events."""
+
+from .evaluate import PROFILE_FIELDS as PROFILE_FIELDS
+from .evaluate import EventsByName as EventsByName
+from .evaluate import audience_matches as audience_matches
+from .evaluate import condition_holds as condition_holds
+from .evaluate import event_filter_holds as event_filter_holds
+from .evaluate import filter_holds as filter_holds
+from .evaluate import group_events as group_events
+from .evaluate import json_equal as json_equal
+from .evaluate import match_rule_holds as match_rule_holds
+from .evaluate import match_text as match_text
+from .evaluate import profile_matches as profile_matches
+from .evaluate import profile_value as profile_value
+from .evaluate import property_filter_holds as property_filter_holds
+from .evaluate import segment_holds as segment_holds
+from .evaluate import value_holds as value_holds
+from .evaluate import window_start as window_start
+from .filters import AudienceQuery as AudienceQuery
+from .filters import Condition as Condition
+from .filters import EventFilter as EventFilter
+from .filters import Filter as Filter
+from .filters import MatchRule as MatchRule
+from .filters import Operator as Operator
+from .filters import PropertyFilter as PropertyFilter
+from .filters import Segment as Segment
+
+__all__ = [
+    "PROFILE_FIELDS",
+    "AudienceQuery",
+    "Condition",
+    "EventFilter",
+    "EventsByName",
+    "Filter",
+    "MatchRule",
+    "Operator",
+    "PropertyFilter",
+    "Segment",
+    "audience_matches",
+    "condition_holds",
+    "event_filter_holds",
+    "filter_holds",
+    "group_events",
+    "json_equal",
+    "match_rule_holds",
+    "match_text",
+    "profile_matches",
+    "profile_value",
+    "property_filter_holds",
+    "segment_holds",
+    "value_holds",
+    "window_start",
+]

@@ -1,0 +1,160 @@
+"""What marketers define: business events, bulletins, External Trigger campaigns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..audience.filters import Filter, MatchRule, Segment
+from ..channels import MessageField
+
+__all__ = [
+    "MAX_EVENT_KEY_LENGTH",
+    "Bulletin",
+    "BusinessEventDefinition",
+    "ControlGroup",
+    "CustomControlGroup",
+    "ExternalTriggerCampaign",
+    "Goal",
+    "Schedule",
+]
+
+MAX_EVENT_KEY_LENGTH = 120
+"""Event keys (names and property names) are limited to 120 characters (vendor rule)."""
+
+MIN_TARGETING_CAP = 100
+"""The vendor rejects a campaign limit below 100."""
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class Goal(BaseModel):
+    """A conversion goal: the user event that counts, and how long after the send."""
+
+    model_config = _FROZEN
+
+    event: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
+    window_hours: int = Field(default=24, ge=1, le=24 * 90)
+
+
+class BusinessEventDefinition(BaseModel):
+    """A business event (``Program Released``) and the properties it must carry."""
+
+    model_config = _FROZEN
+
+    name: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
+    properties: tuple[str, ...] = ()
+    goal: Goal | None = None
+
+    @model_validator(mode="after")
+    def _check_properties(self) -> BusinessEventDefinition:
+        for prop in self.properties:
+            if not prop or len(prop) > MAX_EVENT_KEY_LENGTH:
+                raise ValueError(
+                    f"property name {prop!r} must be 1 to {MAX_EVENT_KEY_LENGTH} characters"
+                )
+        if len(set(self.properties)) != len(self.properties):
+            raise ValueError("property names must be unique")
+        return self
+
+
+class ControlGroup(BaseModel):
+    """Who is held out: a share of this campaign's users, or a named custom group.
+
+    ``kind="campaign"``: ``percent`` of this campaign's (or bulletin's) eligible
+    users. ``kind="custom"``: the workspace-wide group named ``group`` (see
+    :class:`CustomControlGroup`), shared by every campaign that chooses it.
+    """
+
+    model_config = _FROZEN
+
+    kind: Literal["campaign", "custom"] = "campaign"
+    percent: float = Field(default=0.0, ge=0.0, le=100.0)
+    group: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ControlGroup:
+        if self.kind == "custom" and not self.group:
+            raise ValueError("a custom control group needs the group's name")
+        return self
+
+
+class CustomControlGroup(BaseModel):
+    """A named, workspace-wide hold-out: a fixed share of all users or an explicit list."""
+
+    model_config = _FROZEN
+
+    name: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
+    percent: float = Field(default=0.0, ge=0.0, le=100.0)
+    identities: frozenset[str] = frozenset()
+
+
+class Schedule(BaseModel):
+    """When a campaign may be triggered: from ``start`` until ``end`` (both optional)."""
+
+    model_config = _FROZEN
+
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Schedule:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("the schedule's end must be after its start")
+        return self
+
+    def refusal(self, now: datetime) -> str | None:
+        """Why a trigger at ``now`` is refused, or None when the campaign is running."""
+        if self.start is not None and now < self.start:
+            return f"Campaign has not started: it starts at {self.start.isoformat()}"
+        if self.end is not None and now > self.end:
+            return f"Campaign has ended: it ended at {self.end.isoformat()}"
+        return None
+
+
+class Bulletin(BaseModel):
+    """A message dispatched to matching users each time its business event is raised."""
+
+    model_config = _FROZEN
+
+    id: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
+    name: str = Field(min_length=1)
+    business_event: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
+    segment: Segment = Segment()
+    match: tuple[MatchRule, ...] = Field(min_length=1)
+    filters: tuple[Filter, ...] = ()
+    message: MessageField
+    control_group: ControlGroup | None = None
+    targeting_cap: int | None = Field(default=None, ge=1)
+    ttl_seconds: int | None = Field(default=None, ge=0)
+    creator: str = ""
+    published: bool = False
+
+
+class ExternalTriggerCampaign(BaseModel):
+    """A message written once and sent when a service triggers it for some users.
+
+    ``id`` is assigned when the campaign is published (unless given).
+    """
+
+    model_config = _FROZEN
+
+    id: str | None = Field(default=None, min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
+    name: str = Field(min_length=1)
+    message: MessageField
+    filters: tuple[Filter, ...] = ()
+    control_group: ControlGroup | None = None
+    targeting_cap: int | None = None
+    goal: Goal | None = None
+    schedule: Schedule = Schedule()
+    max_recipients_per_call: int = Field(default=1000, ge=1, le=1_000_000)
+    max_trigger_bytes: int = Field(default=64 * 1024, ge=1)
+
+    @field_validator("targeting_cap")
+    @classmethod
+    def _check_cap(cls, value: int | None) -> int | None:
+        if value is not None and value < MIN_TARGETING_CAP:
+            raise ValueError(f"targeting cap must be {MIN_TARGETING_CAP} or more, not {value}")
+        return value

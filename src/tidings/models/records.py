@@ -1,0 +1,267 @@
+"""What a dispatch produces: one ``Delivery`` or one ``Skip`` per candidate, and a summary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+__all__ = [
+    "Delivery",
+    "Dispatch",
+    "JsonLinesSink",
+    "Record",
+    "Sink",
+    "Skip",
+    "SkipReason",
+    "Summary",
+    "delivery_key",
+]
+
+SkipReason = Literal[
+    "unknown_identity",
+    "filtered_out",
+    "control_group",
+    "targeting_cap",
+    "no_email",
+    "no_push_token",
+    "missing_trigger_key",
+    "trigger_too_large",
+    "render_error",
+    "payload_too_large",
+    "invalid_webhook_body",
+    "duplicate_recipient",
+]
+"""Why a candidate got no message. ``render_error``, ``payload_too_large`` and
+``invalid_webhook_body`` are technical errors; the rest are outcomes."""
+
+TECHNICAL_REASONS: frozenset[str] = frozenset(
+    {"render_error", "payload_too_large", "invalid_webhook_body", "missing_trigger_key"}
+)
+
+
+def delivery_key(source_id: str, dispatch_key: str, identity: str) -> str:
+    """A stable idempotency key for one user's message of one dispatch."""
+    raw = f"{source_id}\x00{dispatch_key}\x00{identity}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message to send: who, on which channel, what, when, and its idempotency key.
+
+    Attributes:
+        source: ``"campaign"`` or ``"bulletin"``.
+        source_id: The campaign or bulletin id.
+        identity: The recipient.
+        channel: ``push``, ``email`` or ``webhook``.
+        payload: The rendered channel payload, JSON-ready.
+        send_at: When to send (timezone-aware).
+        idempotency_key: Stable across retries of the same request.
+        to: Where to send: the email address, the push tokens, or the webhook URL.
+    """
+
+    source: Literal["campaign", "bulletin"]
+    source_id: str
+    identity: str
+    channel: str
+    payload: dict[str, Any]
+    send_at: datetime
+    idempotency_key: str
+    to: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``type: "delivery"``)."""
+        return {
+            "type": "delivery",
+            "source": self.source,
+            "source_id": self.source_id,
+            "identity": self.identity,
+            "channel": self.channel,
+            "payload": self.payload,
+            "send_at": self.send_at.isoformat(),
+            "idempotency_key": self.idempotency_key,
+            "to": list(self.to),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A candidate who got no message, and why.
+
+    Attributes:
+        source_id: The campaign or bulletin id.
+        identity: The user.
+        reason: A :data:`SkipReason` code.
+        detail: A human-readable explanation (the error message for errors).
+        field: The message field at fault, for render errors.
+    """
+
+    source_id: str
+    identity: str
+    reason: SkipReason
+    detail: str = ""
+    field: str | None = None
+
+    @property
+    def technical(self) -> bool:
+        """Whether this skip is a technical error (bad template or data), not an outcome."""
+        return self.reason in TECHNICAL_REASONS
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``type: "skip"``)."""
+        data: dict[str, Any] = {
+            "type": "skip",
+            "source_id": self.source_id,
+            "identity": self.identity,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+        if self.field is not None:
+            data["field"] = self.field
+        return data
+
+
+Record = Delivery | Skip
+Sink = Callable[[Record], None]
+
+
+@dataclass
+class Summary:
+    """Counts of one dispatch.
+
+    ``qualified`` counts candidates in the audience (after filters); every candidate
+    ends as exactly one of sent, held out, capped, or another skip.
+    """
+
+    candidates: int = 0
+    qualified: int = 0
+    sent: int = 0
+    held_out: int = 0
+    capped: int = 0
+    filtered: int = 0
+    errors: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def add(self, record: Record) -> None:
+        """Count one record."""
+        self.candidates += 1
+        if isinstance(record, Delivery):
+            self.qualified += 1
+            self.sent += 1
+            return
+        self.skipped[record.reason] = self.skipped.get(record.reason, 0) + 1
+        if record.reason in ("filtered_out", "unknown_identity", "duplicate_recipient"):
+            if record.reason == "filtered_out":
+                self.filtered += 1
+            return
+        self.qualified += 1
+        if record.reason == "control_group":
+            self.held_out += 1
+        elif record.reason == "targeting_cap":
+            self.capped += 1
+        elif record.technical:
+            self.errors += 1
+
+    def merge(self, other: Summary) -> None:
+        """Add another summary's counts to this one."""
+        self.candidates += other.candidates
+        self.qualified += other.qualified
+        self.sent += other.sent
+        self.held_out += other.held_out
+        self.capped += other.capped
+        self.filtered += other.filtered
+        self.errors += other.errors
+        for reason, count in other.skipped.items():
+            self.skipped[reason] = self.skipped.get(reason, 0) + count
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "candidates": self.candidates,
+            "qualified": self.qualified,
+            "sent": self.sent,
+            "held_out": self.held_out,
+            "capped": self.capped,
+            "filtered": self.filtered,
+            "errors": self.errors,
+            "skipped": dict(sorted(self.skipped.items())),
+        }
+
+
+class JsonLinesSink:
+    """A sink that writes each record as one JSON line (to a path or an open text file)."""
+
+    def __init__(self, target: str | Path | IO[str], *, include_skips: bool = True) -> None:
+        if isinstance(target, str | Path):
+            self._file: IO[str] = open(target, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._owned = True
+        else:
+            self._file = target
+            self._owned = False
+        self.include_skips = include_skips
+        self.written = 0
+
+    def __call__(self, record: Record) -> None:
+        """Write one record."""
+        if isinstance(record, Skip) and not self.include_skips:
+            return
+        self._file.write(json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")))
+        self._file.write("\n")
+        self.written += 1
+
+    def close(self) -> None:
+        """Flush, and close the file if this sink opened it."""
+        self._file.flush()
+        if self._owned:
+            self._file.close()
+
+    def __enter__(self) -> JsonLinesSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Dispatch:
+    """The result of one trigger or business event.
+
+    Attributes:
+        response: The vendor-shaped JSON answer (``{"status": "success", ...}`` or
+            ``{"status": "fail", "error": ..., "code": 400}``).
+        summary: The counts.
+        kept_deliveries: Deliveries kept in memory (when no sink was given).
+        kept_skips: Skips kept in memory (when no sink was given).
+        summaries: The counts per campaign or bulletin id.
+    """
+
+    response: dict[str, Any]
+    summary: Summary = field(default_factory=Summary)
+    kept_deliveries: list[Delivery] = field(default_factory=list)
+    kept_skips: list[Skip] = field(default_factory=list)
+    summaries: dict[str, Summary] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the request was accepted (``status == "success"``)."""
+        return self.response.get("status") == "success"
+
+    @property
+    def deliveries(self) -> Iterator[Delivery]:
+        """The deliveries kept in memory (empty when they went to a sink)."""
+        return iter(self.kept_deliveries)
+
+    @property
+    def skips(self) -> Iterator[Skip]:
+        """The skips kept in memory (empty when they went to a sink)."""
+        return iter(self.kept_skips)
+
+    @classmethod
+    def fail(cls, error: str, code: int = 400) -> Dispatch:
+        """A request-level failure in the vendor's shape."""
+        return cls(response={"status": "fail", "error": error, "code": code})

@@ -1,0 +1,70 @@
+"""The store protocol: profiles and events, queried without loading whole tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from ..audience.filters import AudienceQuery, Filter
+from ..models.users import UserEvent, UserProfile
+
+__all__ = ["Store"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where profiles and events live. In-memory and SQLite implementations exist.
+
+    Every query streams: an audience of millions is never materialised as one
+    Python list. Results come ordered by identity, so dispatches are deterministic.
+    ``now`` is passed in (from the workspace clock) wherever time windows apply.
+    """
+
+    def upsert_profiles(self, profiles: Iterable[UserProfile]) -> int:
+        """Insert or replace profiles by identity; return how many were written."""
+        ...
+
+    def append_events(self, events: Iterable[UserEvent]) -> int:
+        """Append events; return how many were written."""
+        ...
+
+    def import_jsonl(self, path: str | Path, kind: str) -> int:
+        """Load a JSON Lines file of ``kind`` "profiles" or "events"; return the count.
+
+        A bad line raises ``TriggerDataError``-style ``TidingsError`` naming the line number.
+        """
+        ...
+
+    def get_profile(self, identity: str) -> UserProfile | None:
+        """One profile, or None."""
+        ...
+
+    def get_profiles(self, identities: Sequence[str]) -> dict[str, UserProfile]:
+        """The profiles that exist among ``identities`` (missing ones are absent)."""
+        ...
+
+    def count_profiles(self) -> int:
+        """How many profiles the store holds."""
+        ...
+
+    def matching_identities(
+        self, identities: Sequence[str], filters: Sequence[Filter], *, now: datetime
+    ) -> set[str]:
+        """The subset of ``identities`` whose profile satisfies every filter."""
+        ...
+
+    def iter_audience(self, query: AudienceQuery, *, now: datetime) -> Iterator[UserProfile]:
+        """Stream the profiles in ``query``'s audience, ordered by identity."""
+        ...
+
+    def events_for(
+        self, identity: str, *, name: str | None = None, since: datetime | None = None
+    ) -> list[UserEvent]:
+        """One user's events (optionally of one name, since a time), oldest first."""
+        ...
+
+    def close(self) -> None:
+        """Release resources (connections). Idempotent."""
+        ...

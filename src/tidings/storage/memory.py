@@ -1,0 +1,280 @@
+"""The in-memory store: dictionaries, indexed so audience evaluation is never quadratic.
+
+Layout:
+
+* ``profiles``: identity -> :class:`UserProfile`, plus a sorted identity list that is
+  rebuilt lazily when a new identity arrives (audiences stream in identity order).
+* ``events``: identity -> events sorted by time, and identity -> name -> events, so a
+  filter on one event name looks only at that user's events of that name.
+* ``match index``: (event name, property, value text) -> identity -> latest timestamp,
+  the in-memory twin of SQLite's ``event_props`` table; a bulletin match starts from
+  the users who have the value instead of from every profile.
+
+Filters are evaluated by :mod:`tidings.audience.evaluate`, the reference semantics.
+This module also holds the JSON Lines reader and the JSON encoder both stores share.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from bisect import insort_right
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Final, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..audience.evaluate import (
+    audience_matches,
+    match_text,
+    profile_matches,
+    require_aware,
+    window_start,
+)
+from ..audience.filters import AudienceQuery, Filter
+from ..errors import TriggerDataError
+from ..models.users import JsonValue, UserEvent, UserProfile
+
+__all__ = ["BATCH_SIZE", "MATCH_VALUE_MAX", "MemoryStore", "encode_json", "iter_jsonl_batches"]
+
+BATCH_SIZE: Final = 5_000
+"""Rows written per transaction by bulk upserts, appends and imports."""
+
+MATCH_VALUE_MAX: Final = 256
+"""Longest event property text kept in the match index (longer values are scanned)."""
+
+ImportKind = Literal["profiles", "events"]
+_T = TypeVar("_T")
+
+
+def encode_json(value: JsonValue, *, what: str) -> str:
+    r"""Compact JSON text of ``value``, the form both stores accept.
+
+    Raw UTF-8 (not ``\u`` escapes) so SQLite's JSON paths find non-ASCII keys.
+
+    Raises:
+        TriggerDataError: ``value`` holds something JSON cannot represent (NaN,
+            infinity, an arbitrary object); ``what`` names the owner in the message.
+    """
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise TriggerDataError(f"{what}: properties are not valid JSON ({exc})") from exc
+
+
+def _validate_line(kind: ImportKind, data: object) -> UserProfile | UserEvent:
+    if kind == "profiles":
+        return UserProfile.model_validate(data)
+    return UserEvent.model_validate(data)
+
+
+def iter_jsonl_batches(
+    path: str | Path, kind: str, *, batch_size: int = BATCH_SIZE
+) -> Iterator[list[BaseModel]]:
+    """Read a JSON Lines file of profiles or events, validated, in batches.
+
+    Streams: one batch is in memory at a time. Blank lines are skipped. A store
+    writes each batch before the next is read, so when a line is bad the batches
+    before it are already stored (profiles upsert, so re-importing the fixed file
+    is safe; for events, import from the reported line on).
+
+    Raises:
+        TriggerDataError: ``kind`` is unknown, or a line is not JSON or not a valid
+            profile/event; the message names the file and the 1-based line number.
+    """
+    if kind not in ("profiles", "events"):
+        raise TriggerDataError(f"unknown import kind {kind!r}: use 'profiles' or 'events'")
+    target: ImportKind = "profiles" if kind == "profiles" else "events"
+    batch: list[BaseModel] = []
+    with Path(path).open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                batch.append(_validate_line(target, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise TriggerDataError(
+                    f"{path}, line {number}: not valid JSON ({exc.msg} at column {exc.colno})"
+                ) from exc
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"]) or kind
+                raise TriggerDataError(
+                    f"{path}, line {number}: invalid {target[:-1]} ({where}: {first['msg']})",
+                    field=where,
+                ) from exc
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+class MemoryStore:
+    """Profiles and events in dictionaries; for tests, demos and small workspaces.
+
+    Writes take a lock, so several threads may write; reads take no lock, so a
+    read running during a write may or may not see that write.
+    """
+
+    def __init__(self) -> None:
+        self._profiles: dict[str, UserProfile] = {}
+        self._sorted: list[str] | None = []
+        self._events: dict[str, list[UserEvent]] = {}
+        self._by_name: dict[str, dict[str, list[UserEvent]]] = {}
+        self._match_index: dict[tuple[str, str, str], dict[str, datetime]] = {}
+        self._lock = threading.RLock()
+
+    def upsert_profiles(self, profiles: Iterable[UserProfile]) -> int:
+        """Insert or replace profiles by identity; return how many were written.
+
+        Raises:
+            TriggerDataError: a profile's properties cannot be stored as JSON.
+        """
+        written = 0
+        for batch in _batches(profiles, BATCH_SIZE):
+            for profile in batch:
+                # Same acceptance rule as the SQLite store: properties must be JSON.
+                encode_json(profile.properties, what=f"profile {profile.identity!r}")
+            with self._lock:
+                for profile in batch:
+                    if profile.identity not in self._profiles:
+                        self._sorted = None
+                    self._profiles[profile.identity] = profile
+            written += len(batch)
+        return written
+
+    def append_events(self, events: Iterable[UserEvent]) -> int:
+        """Append events; return how many were written.
+
+        Raises:
+            TriggerDataError: an event's properties cannot be stored as JSON.
+        """
+        written = 0
+        for batch in _batches(events, BATCH_SIZE):
+            for event in batch:
+                encode_json(event.properties, what=f"event {event.name!r} of {event.identity!r}")
+            with self._lock:
+                for event in batch:
+                    self._add_event(event)
+            written += len(batch)
+        return written
+
+    def _add_event(self, event: UserEvent) -> None:
+        # insort_right keeps events with equal timestamps in arrival order, like
+        # SQLite's ORDER BY ts, id.
+        insort_right(self._events.setdefault(event.identity, []), event, key=_timestamp)
+        named = self._by_name.setdefault(event.identity, {}).setdefault(event.name, [])
+        insort_right(named, event, key=_timestamp)
+        for prop, value in event.properties.items():
+            text = match_text(value)
+            if text is None or len(text) > MATCH_VALUE_MAX:
+                continue
+            latest = self._match_index.setdefault((event.name, prop, text), {})
+            previous = latest.get(event.identity)
+            if previous is None or event.timestamp > previous:
+                latest[event.identity] = event.timestamp
+
+    def import_jsonl(self, path: str | Path, kind: str) -> int:
+        """Load a JSON Lines file of ``kind`` "profiles" or "events"; return the count.
+
+        Raises:
+            TriggerDataError: a line is bad (see :func:`iter_jsonl_batches`).
+        """
+        written = 0
+        for batch in iter_jsonl_batches(path, kind):
+            if kind == "profiles":
+                written += self.upsert_profiles(p for p in batch if isinstance(p, UserProfile))
+            else:
+                written += self.append_events(e for e in batch if isinstance(e, UserEvent))
+        return written
+
+    def get_profile(self, identity: str) -> UserProfile | None:
+        """One profile, or None."""
+        return self._profiles.get(identity)
+
+    def get_profiles(self, identities: Sequence[str]) -> dict[str, UserProfile]:
+        """The profiles that exist among ``identities`` (missing ones are absent)."""
+        found: dict[str, UserProfile] = {}
+        for identity in identities:
+            profile = self._profiles.get(identity)
+            if profile is not None:
+                found[identity] = profile
+        return found
+
+    def count_profiles(self) -> int:
+        """How many profiles the store holds."""
+        return len(self._profiles)
+
+    def _grouped_events(self, identity: str) -> dict[str, list[UserEvent]]:
+        return self._by_name.get(identity, {})
+
+    def matching_identities(
+        self, identities: Sequence[str], filters: Sequence[Filter], *, now: datetime
+    ) -> set[str]:
+        """The subset of ``identities`` whose profile satisfies every filter."""
+        require_aware(now)
+        matched: set[str] = set()
+        for identity in identities:
+            profile = self._profiles.get(identity)
+            if profile is not None and profile_matches(
+                profile, self._grouped_events(identity), filters, now=now
+            ):
+                matched.add(identity)
+        return matched
+
+    def _sorted_identities(self) -> list[str]:
+        with self._lock:
+            if self._sorted is None:
+                self._sorted = sorted(self._profiles)
+            return self._sorted
+
+    def _candidates(self, query: AudienceQuery, now: datetime) -> list[str]:
+        """Identities that may be in the audience, sorted; narrowed by an indexed match."""
+        for rule, value in query.matches:
+            if len(value) > MATCH_VALUE_MAX:
+                continue
+            start = window_start(now, rule.within_days)
+            with self._lock:
+                latest = dict(self._match_index.get((rule.event, rule.event_property, value), {}))
+            return sorted(i for i, ts in latest.items() if start is None or ts >= start)
+        return self._sorted_identities()
+
+    def iter_audience(self, query: AudienceQuery, *, now: datetime) -> Iterator[UserProfile]:
+        """Stream the profiles in ``query``'s audience, ordered by identity."""
+        require_aware(now)
+        for identity in self._candidates(query, now):
+            profile = self._profiles.get(identity)
+            if profile is not None and audience_matches(
+                profile, self._grouped_events(identity), query, now=now
+            ):
+                yield profile
+
+    def events_for(
+        self, identity: str, *, name: str | None = None, since: datetime | None = None
+    ) -> list[UserEvent]:
+        """One user's events (optionally of one name, since a time), oldest first."""
+        if name is None:
+            events = self._events.get(identity, [])
+        else:
+            events = self._by_name.get(identity, {}).get(name, [])
+        if since is None:
+            return list(events)
+        start = require_aware(since)
+        return [event for event in events if event.timestamp >= start]
+
+    def close(self) -> None:
+        """Nothing to release; present for the ``Store`` protocol. Idempotent."""
+
+
+def _timestamp(event: UserEvent) -> datetime:
+    return event.timestamp

@@ -1,0 +1,90 @@
+"""The ledger: atomic targeting-cap claims, in memory and in SQLite, across processes."""
+
+import multiprocessing
+import sqlite3
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tidings.storage.ledger import MemoryLedger, SQLiteLedger
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def ledger(request, tmp_path):
+    led = MemoryLedger() if request.param == "memory" else SQLiteLedger(tmp_path / "l.db")
+    yield led
+    led.close()
+
+
+def test_claims_admit_new_users_until_the_cap(ledger):
+    assert ledger.claim_targets("c1", ["a", "b", "c"], 2) == {"a", "b"}
+    assert ledger.cap_used("c1") == 2
+    # already-admitted users are admitted again without a new slot
+    assert ledger.claim_targets("c1", ["c", "a", "d"], 2) == {"a"}
+    assert ledger.cap_used("c1") == 2
+    assert ledger.claim_targets("c2", ["c"], 2) == {"c"}
+
+
+def test_definitions_sequences_responses_and_activity(ledger):
+    ledger.save_definition("campaign", "1", {"name": "x"})
+    ledger.save_definition("campaign", "1", {"name": "y"})
+    assert ledger.definitions("campaign") == {"1": {"name": "y"}}
+    assert [ledger.next_sequence("campaign") for _ in range(3)] == [1, 2, 3]
+    ledger.save_response("k", {"status": "success"})
+    ledger.save_response("k", {"status": "other"})  # first one wins
+    assert ledger.saved_response("k") == {"status": "success"}
+    assert ledger.saved_response("nope") is None
+    ledger.log_activity({"n": 1})
+    ledger.log_activity({"n": 2})
+    assert ledger.activity() == [{"n": 2}, {"n": 1}]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.sampled_from([f"u{i}" for i in range(30)]), max_size=12), max_size=8
+    ),
+    cap=st.integers(min_value=1, max_value=20),
+)
+def test_cap_never_exceeded(batches, cap):
+    memory = MemoryLedger()
+    sqlite_ledger = SQLiteLedger(":memory:")
+    admitted_ever: set[str] = set()
+    for batch in batches:
+        got = memory.claim_targets("c", batch, cap)
+        assert got == sqlite_ledger.claim_targets("c", batch, cap)
+        assert got <= set(batch)
+        admitted_ever |= got
+        assert len(admitted_ever) <= cap
+    assert memory.cap_used("c") == sqlite_ledger.cap_used("c") == len(admitted_ever)
+
+
+def _claim_worker(path: str, worker: int, cap: int, queue) -> None:
+    ledger = SQLiteLedger(path)
+    admitted: set[str] = set()
+    for batch in range(20):
+        ids = [f"w{worker}-u{batch}-{i}" for i in range(10)]
+        admitted |= ledger.claim_targets("campaign", ids, cap)
+    ledger.close()
+    queue.put(sorted(admitted))
+
+
+def test_cap_never_exceeded_by_several_processes_sharing_one_file(tmp_path):
+    path = str(tmp_path / "shared.db")
+    SQLiteLedger(path).close()
+    cap = 137
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    workers = [ctx.Process(target=_claim_worker, args=(path, w, cap, queue)) for w in range(4)]
+    for proc in workers:
+        proc.start()
+    results = [queue.get(timeout=60) for _ in workers]
+    for proc in workers:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    admitted = [identity for result in results for identity in result]
+    assert len(admitted) == len(set(admitted)) == cap
+    with sqlite3.connect(path) as conn:
+        (count,) = conn.execute("SELECT COUNT(*) FROM cap_claims").fetchone()
+    assert count == cap

@@ -1,0 +1,148 @@
+"""`tidings import` and `tidings dispatch` against a SQLite workspace, in-process."""
+
+import json
+
+from tidings.cli import main
+
+DEFINITIONS = {
+    "business_events": [{"name": "Program Released", "properties": ["genre"]}],
+    "bulletins": [
+        {
+            "id": "genre",
+            "name": "New in your genre",
+            "business_event": "Program Released",
+            "match": [
+                {"business_property": "genre", "event": "Movie Watched", "event_property": "genre"}
+            ],
+            "message": {
+                "channel": "push",
+                "title": "New {{ BusinessEvent.genre }}",
+                "body": "Hi {{ Profile.name }}",
+            },
+            "published": True,
+        }
+    ],
+    "campaigns": [
+        {
+            "name": "Upgrade",
+            "message": {
+                "channel": "webhook",
+                "url": "https://x.example/u",
+                "body": '{"plan": "{{ ExternalTrigger.plan }}"}',
+            },
+        }
+    ],
+}
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def _workspace(tmp_path, capsys):
+    profiles = tmp_path / "profiles.jsonl"
+    events = tmp_path / "events.jsonl"
+    _write_jsonl(
+        profiles,
+        [{"identity": f"u{i}", "name": f"User {i}", "push_tokens": [f"t{i}"]} for i in range(10)],
+    )
+    _write_jsonl(
+        events,
+        [
+            {
+                "identity": f"u{i}",
+                "name": "Movie Watched",
+                "properties": {"genre": "Drama" if i % 2 else "Comedy"},
+                "timestamp": "2026-11-01T10:00:00+00:00",
+            }
+            for i in range(10)
+        ],
+    )
+    definitions = tmp_path / "defs.json"
+    definitions.write_text(json.dumps(DEFINITIONS), encoding="utf-8")
+    db = tmp_path / "ws.db"
+    code = main(
+        [
+            "import",
+            "--db",
+            str(db),
+            "--profiles",
+            str(profiles),
+            "--events",
+            str(events),
+            "--definitions",
+            str(definitions),
+        ]
+    )
+    assert code == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "profiles": 10,
+        "events": 10,
+        "campaign_ids": ["1"],
+    }
+    return db
+
+
+def test_dispatch_business_event_writes_deliveries(tmp_path, capsys):
+    db = _workspace(tmp_path, capsys)
+    body = tmp_path / "raise.json"
+    body.write_text(
+        json.dumps(
+            {
+                "business_event": "Program Released",
+                "name": "ep 1",
+                "properties": {"genre": "Drama"},
+                "c-by": "me",
+                "when": "now",
+            }
+        )
+    )
+    out = tmp_path / "deliveries.jsonl"
+    code = main(["dispatch", "--db", str(db), "--business-event", str(body), "--out", str(out)])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["response"] == {"status": "success", "targets": 1}
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(line["identity"] for line in lines) == ["u1", "u3", "u5", "u7", "u9"]
+    assert {line["payload"]["title"] for line in lines} == {"New Drama"}
+    assert report["summary"]["sent"] == 5
+
+
+def test_dispatch_trigger_and_fail_response(tmp_path, capsys):
+    db = _workspace(tmp_path, capsys)
+    body = tmp_path / "trigger.json"
+    body.write_text(
+        json.dumps(
+            {
+                "campaign_id": "1",
+                "to": {"identity": ["u1", "nobody"]},
+                "ExternalTrigger": {"plan": "Pro"},
+            }
+        )
+    )
+    out = tmp_path / "out.jsonl"
+    assert (
+        main(["dispatch", "--db", str(db), "--trigger", str(body), "--out", str(out), "--skips"])
+        == 0
+    )
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(line["type"], line["identity"]) for line in lines] == [
+        ("delivery", "u1"),
+        ("skip", "nobody"),
+    ]
+    assert lines[0]["payload"]["body"] == {"plan": "Pro"}
+    capsys.readouterr()
+    body.write_text(json.dumps({"campaign_id": "9", "to": {"identity": ["u1"]}}))
+    assert main(["dispatch", "--db", str(db), "--trigger", str(body), "--out", str(out)]) == 1
+    assert json.loads(capsys.readouterr().out)["response"]["error"] == "Campaign Not Found"
+
+
+def test_dispatch_usage_errors(tmp_path, capsys):
+    assert (
+        main(["dispatch", "--db", str(tmp_path / "none.db"), "--trigger", str(tmp_path / "x.json")])
+        == 2
+    )
+    body = tmp_path / "b.json"
+    body.write_text("{}")
+    assert main(["dispatch", "--db", str(tmp_path / "none.db"), "--trigger", str(body)]) == 2
+    assert "no workspace" in capsys.readouterr().err
