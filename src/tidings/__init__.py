@@ -14,6 +14,9 @@ from .channels import PushPayload as PushPayload
 from .channels import WebhookMessage as WebhookMessage
 from .channels import WebhookPayload as WebhookPayload
 from .channels import message_from_dict as message_from_dict
+from .delivery.rules import DeliveryPreferences as DeliveryPreferences
+from .delivery.rules import DoNotDisturb as DoNotDisturb
+from .delivery.rules import FrequencyCap as FrequencyCap
 from .errors import ChannelError as ChannelError
 from .errors import DefinitionError as DefinitionError
 from .errors import HeaderInjectionError as HeaderInjectionError
@@ -36,6 +39,7 @@ from .models.definitions import CustomControlGroup as CustomControlGroup
 from .models.definitions import ExternalTriggerCampaign as ExternalTriggerCampaign
 from .models.definitions import Goal as Goal
 from .models.definitions import Schedule as Schedule
+from .models.definitions import WorkspaceSettings as WorkspaceSettings
 from .models.records import Delivery as Delivery
 from .models.records import Dispatch as Dispatch
 from .models.records import JsonLinesSink as JsonLinesSink
@@ -58,11 +62,14 @@ __all__ = [
     "CustomControlGroup",
     "DefinitionError",
     "Delivery",
+    "DeliveryPreferences",
     "Dispatch",
+    "DoNotDisturb",
     "EmailMessage",
     "EmailPayload",
     "EventFilter",
     "ExternalTriggerCampaign",
+    "FrequencyCap",
     "Goal",
     "HeaderInjectionError",
     "InvalidWebhookBodyError",
@@ -96,6 +103,7 @@ __all__ = [
     "WebhookMessage",
     "WebhookPayload",
     "Workspace",
+    "WorkspaceSettings",
     "compile_template",
     "message_from_dict",
 ]

@@ -16,12 +16,13 @@ import heapq
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, Literal
 
 from .audience.control import hash_fraction, in_control_group
 from .channels import Message
+from .delivery.rules import DeliveryPreferences, FrequencyCap, decide_timing, period_keys, zone
 from .errors import (
     InvalidWebhookBodyError,
     MissingTriggerKeyError,
@@ -32,9 +33,16 @@ from .errors import (
 from .models.definitions import ControlGroup, CustomControlGroup
 from .models.records import Delivery, Record, Sink, Skip, SkipReason, Summary, delivery_key
 from .models.users import UserProfile
-from .storage.ledger import Ledger
+from .storage.ledger import ClaimRequest, Ledger
 
-__all__ = ["Candidate", "DispatchPlan", "HoldOut", "run_dispatch"]
+__all__ = [
+    "Candidate",
+    "DispatchPlan",
+    "HoldOut",
+    "may_take_a_slot",
+    "run_dispatch",
+    "select_under_cap",
+]
 
 CHUNK_SIZE = 1000
 
@@ -102,6 +110,16 @@ class DispatchPlan:
     max_trigger_bytes: int | None = None
     ttl_seconds: int | None = None
     shared_trigger: Mapping[str, Any] | None = None
+    send_base: datetime | None = None
+    preferences: DeliveryPreferences = field(default_factory=DeliveryPreferences)
+    cutoff: datetime | None = None
+    frequency_caps: tuple[FrequencyCap, ...] = ()
+    default_timezone: str = "UTC"
+
+    @property
+    def base(self) -> datetime:
+        """The earliest send time: the event time for a future business event, else now."""
+        return self.send_base if self.send_base is not None else self.now
 
 
 def _reason_for(exc: BaseException) -> SkipReason:
@@ -132,16 +150,45 @@ def select_under_cap(identities: Iterable[str], *, scope: str, remaining: int) -
     Deterministic whatever order the identities arrive in (not "first in the
     table"); memory is O(remaining).
     """
-    if remaining <= 0:
-        return set()
     heap: list[tuple[float, str]] = []
-    for identity in identities:
+    for identity in identities:  # always consumed in full: callers may count as it runs
+        if remaining <= 0:
+            continue
         rank = -hash_fraction(scope, identity)
         if len(heap) < remaining:
             heapq.heappush(heap, (rank, identity))
         elif rank > heap[0][0]:
             heapq.heapreplace(heap, (rank, identity))
     return {identity for _, identity in heap}
+
+
+def may_take_a_slot(plan: DispatchPlan, profile: UserProfile) -> bool:
+    """Whether a user would reach the cap stage: not held out, reachable, timely.
+
+    Used by the first pass of a capped bulletin so slots go to users who can be sent.
+    """
+    if plan.hold_out is not None and plan.hold_out.holds(profile.identity):
+        return False
+    if _address(plan.message.channel, profile) is None:
+        return False
+    if (
+        plan.preferences.dnd is None
+        and plan.cutoff is None
+        and plan.preferences.local_send_time is None
+    ):
+        return True
+    tz = zone(profile.timezone or plan.default_timezone)
+    timing = decide_timing(
+        plan.base, tz, plan.preferences, cutoff=plan.cutoff, ttl_seconds=_ttl(plan)
+    )
+    return timing.send_at is not None
+
+
+def _ttl(plan: DispatchPlan) -> int | None:
+    if plan.ttl_seconds is not None or plan.message.channel != "push":
+        return plan.ttl_seconds
+    ttl = getattr(plan.message, "ttl_seconds", None)
+    return ttl if isinstance(ttl, int) else None
 
 
 def _chunks(items: Iterable[Candidate], size: int) -> Iterator[list[Candidate]]:
@@ -216,28 +263,31 @@ def _process_chunk(plan: DispatchPlan, chunk: list[Candidate]) -> list[Record]:
             continue
         ready.append((cand, address))
 
-    if plan.cap is not None and ready:
-        wanted = [c.identity for c, _ in ready]
-        if plan.cap_selected is not None:
-            wanted = [i for i in wanted if i in plan.cap_selected]
-        else:
-            scope = f"cap:{plan.source_id}:{plan.dispatch_key}"
-            wanted.sort(key=lambda i: hash_fraction(scope, i))
-        admitted = plan.ledger.claim_targets(plan.source_id, wanted, plan.cap) if wanted else set()
-        kept_ready = []
-        for cand, address in ready:
-            if cand.identity in admitted:
-                kept_ready.append((cand, address))
-            else:
-                records[cand.identity] = Skip(
-                    plan.source_id,
-                    cand.identity,
-                    "targeting_cap",
-                    f"targeting cap of {plan.cap} users reached",
-                )
-        ready = kept_ready
-
+    # Time rules (local send time, DND, cut-off, TTL) before anything takes a slot.
+    timed: list[tuple[Candidate, tuple[str, ...], datetime, Any]] = []
+    ttl = _ttl(plan)
     for cand, address in ready:
+        assert cand.profile is not None  # noqa: S101 - unknown identities were skipped above
+        tz = zone(cand.profile.timezone or plan.default_timezone)
+        timing = decide_timing(plan.base, tz, plan.preferences, cutoff=plan.cutoff, ttl_seconds=ttl)
+        if timing.send_at is None:
+            assert timing.refusal is not None  # noqa: S101 - decide_timing pairs them
+            records[cand.identity] = Skip(
+                plan.source_id, cand.identity, timing.refusal, timing.detail
+            )
+            continue
+        timed.append((cand, address, timing.send_at.astimezone(UTC), tz))
+
+    rendered: list[tuple[Candidate, tuple[str, ...], datetime, Any, dict[str, Any]]] = []
+    for cand, address, send_at, tz in timed:
+        if plan.cap_selected is not None and cand.identity not in plan.cap_selected:
+            records[cand.identity] = Skip(
+                plan.source_id,
+                cand.identity,
+                "targeting_cap",
+                f"targeting cap of {plan.cap} users reached",
+            )
+            continue
         assert cand.profile is not None  # noqa: S101 - unknown identities were skipped above
         trigger = cand.trigger if cand.trigger is not None else plan.shared_trigger
         try:
@@ -262,6 +312,52 @@ def _process_chunk(plan: DispatchPlan, chunk: list[Candidate]) -> list[Record]:
             and payload.get("ttl_seconds") is None
         ):
             payload["ttl_seconds"] = plan.ttl_seconds
+        rendered.append((cand, address, send_at, tz, payload))
+
+    # Targeting cap and frequency caps: one atomic claim for the chunk.
+    if rendered and (plan.cap is not None or plan.frequency_caps):
+        requests = []
+        for cand, _addr, send_at, tz, _payload in rendered:
+            day, week = period_keys(send_at, tz)
+            requests.append(
+                ClaimRequest(
+                    identity=cand.identity,
+                    key=delivery_key(plan.source_id, plan.dispatch_key, cand.identity),
+                    channel=channel,
+                    day=day,
+                    week=week,
+                    apply_frequency=plan.preferences.apply_global_limits,
+                )
+            )
+        if plan.cap_selected is None and plan.cap is not None:
+            scope = f"cap:{plan.source_id}:{plan.dispatch_key}"
+            requests.sort(key=lambda r: hash_fraction(scope, r.identity))
+        results = plan.ledger.claim(
+            plan.source_id,
+            requests,
+            cap=plan.cap,
+            frequency_caps=plan.frequency_caps if plan.preferences.apply_global_limits else (),
+        )
+        admitted = []
+        for item in rendered:
+            identity = item[0].identity
+            verdict = results[identity]
+            if verdict == "ok":
+                admitted.append(item)
+            elif verdict == "targeting_cap":
+                records[identity] = Skip(
+                    plan.source_id,
+                    identity,
+                    "targeting_cap",
+                    f"targeting cap of {plan.cap} users reached",
+                )
+            else:
+                records[identity] = Skip(
+                    plan.source_id, identity, "frequency_cap", "the user's frequency cap is reached"
+                )
+        rendered = admitted
+
+    for cand, address, send_at, _tz, payload in rendered:
         to = address if channel != "webhook" else (str(payload.get("url", "")),)
         records[cand.identity] = Delivery(
             source=plan.source,
@@ -269,12 +365,12 @@ def _process_chunk(plan: DispatchPlan, chunk: list[Candidate]) -> list[Record]:
             identity=cand.identity,
             channel=channel,
             payload=payload,
-            send_at=plan.now,
+            send_at=send_at,
             idempotency_key=delivery_key(plan.source_id, plan.dispatch_key, cand.identity),
             to=to,
         )
 
-    return [records[c.identity] for c in chunk]
+    return [records[c.identity] for c in chunk if c.identity in records]
 
 
 def run_dispatch(
@@ -287,12 +383,22 @@ def run_dispatch(
 ) -> Summary:
     """Run every candidate through the pipeline; stream records to ``sink`` or ``keep``.
 
-    Candidates must have distinct identities (the callers deduplicate).
+    Candidates must have distinct identities (the callers deduplicate). Per chunk:
+    decide, store the decisions in the ledger, hand them to the sink, then mark
+    them emitted. A dispatch re-run with the same ``dispatch_key`` after a crash
+    skips what was already emitted (counting it from the ledger) and redoes the
+    rest, so nobody is sent twice and nobody is lost.
     """
     summary = Summary()
     for chunk in _chunks(candidates, chunk_size):
-        records = _process_chunk(plan, chunk)
-        plan.ledger.record(records, dispatch_key=plan.dispatch_key)
+        done = plan.ledger.emitted(plan.source_id, plan.dispatch_key, [c.identity for c in chunk])
+        for state, reason in done.values():
+            summary.add_outcome(state, reason)
+        todo = [c for c in chunk if c.identity not in done] if done else chunk
+        if not todo:
+            continue
+        records = _process_chunk(plan, todo)
+        plan.ledger.record(records, dispatch_key=plan.dispatch_key, at=plan.now)
         for record in records:
             summary.add(record)
             if sink is not None:
@@ -302,4 +408,5 @@ def run_dispatch(
                     keep[0].append(record)
                 else:
                     keep[1].append(record)
+        plan.ledger.mark_emitted(plan.source_id, plan.dispatch_key, [r.identity for r in records])
     return summary

@@ -22,7 +22,14 @@ from pydantic import BaseModel, ValidationError
 
 from .audience.filters import AudienceQuery
 from .channels import message_from_dict
-from .dispatch import Candidate, DispatchPlan, HoldOut, run_dispatch, select_under_cap
+from .dispatch import (
+    Candidate,
+    DispatchPlan,
+    HoldOut,
+    may_take_a_slot,
+    run_dispatch,
+    select_under_cap,
+)
 from .errors import DefinitionError, MissingTriggerKeyError, TidingsError
 from .models.definitions import (
     MAX_EVENT_KEY_LENGTH,
@@ -30,6 +37,7 @@ from .models.definitions import (
     BusinessEventDefinition,
     CustomControlGroup,
     ExternalTriggerCampaign,
+    WorkspaceSettings,
 )
 from .models.records import Dispatch, Sink, Summary
 from .models.users import UserEvent, UserProfile
@@ -136,6 +144,7 @@ class Workspace:
         self._bulletins: dict[str, Bulletin] = {}
         self._campaigns: dict[str, ExternalTriggerCampaign] = {}
         self._control_groups: dict[str, CustomControlGroup] = {}
+        self.settings = WorkspaceSettings()
         self._load_definitions()
 
     @classmethod
@@ -159,6 +168,9 @@ class Workspace:
     # -- definitions ---------------------------------------------------------------
 
     def _load_definitions(self) -> None:
+        stored = self.ledger.definitions("settings").get("workspace")
+        if stored is not None:
+            self.settings = WorkspaceSettings.model_validate(stored)
         for key, body in self.ledger.definitions("business_event").items():
             self._business_events[key] = BusinessEventDefinition.model_validate(body)
         for key, body in self.ledger.definitions("control_group").items():
@@ -170,6 +182,26 @@ class Workspace:
 
     def _save(self, kind: str, key: str, model: BaseModel) -> None:
         self.ledger.save_definition(kind, key, model.model_dump(mode="json"))
+
+    def configure(self, settings: WorkspaceSettings | Mapping[str, Any]) -> WorkspaceSettings:
+        """Set the workspace-wide delivery settings (default time zone, frequency caps)."""
+        model = _validate(WorkspaceSettings, settings, "settings")
+        self.settings = model
+        self._save("settings", "workspace", model)
+        return model
+
+    def _dispatch_time(self, scope: str, request_key: str | None) -> datetime:
+        """Now, or, for a request re-run with the same idempotency key, its first start."""
+        now = self.clock()
+        if not request_key:
+            return now
+        key = f"started:{scope}:{request_key}"
+        saved = self.ledger.saved_response(key)
+        if saved is None:
+            self.ledger.save_response(key, {"at": now.isoformat()})
+            saved = self.ledger.saved_response(key)
+        assert saved is not None  # noqa: S101 - saved just above
+        return datetime.fromisoformat(saved["at"])
 
     def define_business_event(
         self, definition: BusinessEventDefinition | Mapping[str, Any]
@@ -314,19 +346,19 @@ class Workspace:
         dispatched) or the vendor's ``fail`` shape. Records stream to ``sink`` when
         given, else they are kept on the returned ``Dispatch``.
         """
-        now = self.clock()
         request_key = body.get("idempotency_key") if isinstance(body, Mapping) else None
-        if isinstance(request_key, str) and request_key:
+        if not (isinstance(request_key, str) and request_key):
+            request_key = None
+        if request_key is not None:
             saved = self.ledger.saved_response(f"business_event:{request_key}")
             if saved is not None:
                 return Dispatch(response=saved)
+        now = self._dispatch_time("business_event", request_key)
         checked = self._validate_business_event(body, now)
         if isinstance(checked, str):
             return Dispatch.fail(checked)
         definition, properties, when, instance_name, creator = checked
-        dispatch_key = (
-            request_key if isinstance(request_key, str) and request_key else uuid.uuid4().hex
-        )
+        dispatch_key = request_key or uuid.uuid4().hex
         send_at = max(now, when)
         result = Dispatch(response={})
         keep = None if sink is not None else (result.kept_deliveries, result.kept_skips)
@@ -335,11 +367,15 @@ class Workspace:
             if not bulletin.published or bulletin.business_event != definition.name:
                 continue
             summary = self._dispatch_bulletin(
-                bulletin, properties, definition.name, send_at, dispatch_key, sink, keep
+                bulletin, properties, definition.name, now, send_at, dispatch_key, sink, keep
             )
             result.summary.merge(summary)
             result.summaries[bulletin.id] = summary
             targets += 1
+            marker = f"activity:{dispatch_key}:{bulletin.id}"
+            if self.ledger.saved_response(marker) is not None:
+                continue  # a resumed dispatch: this bulletin was logged by the first run
+            self.ledger.save_response(marker, {"logged": True})
             self.ledger.log_activity(
                 {
                     "business_event": definition.name,
@@ -354,7 +390,7 @@ class Workspace:
                 }
             )
         result.response = {"status": "success", "targets": targets}
-        if isinstance(request_key, str) and request_key:
+        if request_key is not None:
             self.ledger.save_response(f"business_event:{request_key}", result.response)
         return result
 
@@ -363,6 +399,7 @@ class Workspace:
         bulletin: Bulletin,
         properties: dict[str, str],
         event_name: str,
+        now: datetime,
         send_at: datetime,
         dispatch_key: str,
         sink: Sink | None,
@@ -378,13 +415,13 @@ class Workspace:
             source_scope=f"bulletin:{bulletin.id}",
             custom_groups=self._control_groups,
         )
-        now = self.clock()
         plan = DispatchPlan(
             source="bulletin",
             source_id=bulletin.id,
             message=bulletin.message,
             dispatch_key=dispatch_key,
-            now=send_at,
+            now=now,
+            send_base=send_at,
             ledger=self.ledger,
             namespaces={
                 "BusinessEvent": {"name": event_name, **properties},
@@ -393,26 +430,47 @@ class Workspace:
             hold_out=hold_out,
             cap=bulletin.targeting_cap,
             ttl_seconds=bulletin.ttl_seconds,
+            preferences=bulletin.delivery,
+            frequency_caps=self.settings.frequency_caps,
+            default_timezone=self.settings.default_timezone,
         )
+        _resume_sink(sink, self.ledger.pending_keys(bulletin.id, dispatch_key))
         if bulletin.targeting_cap is not None:
-            # First pass: pick, deterministically by hash rank, who falls under the cap.
-            remaining = bulletin.targeting_cap - self.ledger.cap_used(bulletin.id)
-            channel = bulletin.message.channel
-            eligible = (
-                p.identity
-                for p in self.store.iter_audience(query, now=now)
-                if (hold_out is None or not hold_out.holds(p.identity))
-                and (
-                    channel == "webhook"
-                    or (channel == "email" and p.email)
-                    or (channel == "push" and p.push_tokens)
-                )
-            )
-            plan.cap_selected = select_under_cap(
-                eligible, scope=f"cap:{bulletin.id}:{dispatch_key}", remaining=remaining
-            )
+            plan.cap_selected = self._select_under_cap(plan, query, bulletin.targeting_cap)
         candidates = (Candidate(p.identity, p) for p in self.store.iter_audience(query, now=now))
         return run_dispatch(plan, candidates, sink=sink, keep=keep)
+
+    def _select_under_cap(self, plan: DispatchPlan, query: AudienceQuery, cap: int) -> set[str]:
+        """First pass of a capped bulletin: who falls under the cap, deterministically.
+
+        Users who already hold a slot keep it; the remaining slots go to the eligible
+        users with the lowest hash rank for (bulletin, dispatch). The same set comes
+        out of a resumed dispatch, since its earlier claims move from the second
+        group to the first.
+        """
+        selected: set[str] = set()
+
+        def unclaimed() -> Iterator[str]:
+            batch: list[str] = []
+            for profile in self.store.iter_audience(query, now=plan.now):
+                if may_take_a_slot(plan, profile):
+                    batch.append(profile.identity)
+                if len(batch) >= 1000:
+                    yield from self._drop_claimed(plan.source_id, batch, selected)
+                    batch = []
+            yield from self._drop_claimed(plan.source_id, batch, selected)
+
+        ranked = select_under_cap(
+            unclaimed(),
+            scope=f"cap:{plan.source_id}:{plan.dispatch_key}",
+            remaining=cap - self.ledger.cap_used(plan.source_id),
+        )
+        return selected | ranked
+
+    def _drop_claimed(self, source_id: str, batch: list[str], claimed: set[str]) -> list[str]:
+        held = self.ledger.claimed(source_id, batch) if batch else set()
+        claimed |= held
+        return [i for i in batch if i not in held]
 
     # -- External Trigger campaigns --------------------------------------------------
 
@@ -501,7 +559,6 @@ class Workspace:
         self, campaign: ExternalTriggerCampaign, body: Mapping[str, Any], *, sink: Sink | None
     ) -> Dispatch:
         assert campaign.id is not None  # noqa: S101 - published campaigns have ids
-        now = self.clock()
         request_key = body.get("idempotency_key")
         if request_key is not None and not (isinstance(request_key, str) and request_key):
             return Dispatch.fail('"idempotency_key" has an incorrect value - must be a string')
@@ -510,6 +567,7 @@ class Workspace:
             saved = self.ledger.saved_response(ledger_key)
             if saved is not None:
                 return Dispatch(response=saved)
+        now = self._dispatch_time(f"campaign:{campaign.id}", request_key)
         parsed = self._recipients(body)
         if isinstance(parsed, str):
             return Dispatch.fail(parsed)
@@ -552,7 +610,12 @@ class Workspace:
             cap=campaign.targeting_cap,
             max_trigger_bytes=campaign.max_trigger_bytes,
             shared_trigger=shared,
+            preferences=campaign.delivery,
+            cutoff=campaign.schedule.cutoff,
+            frequency_caps=self.settings.frequency_caps,
+            default_timezone=self.settings.default_timezone,
         )
+        _resume_sink(sink, self.ledger.pending_keys(campaign.id, dispatch_key))
         if campaign.filters:
             filters = campaign.filters
             plan.filter_stage = lambda ids: self.store.matching_identities(ids, filters, now=now)
@@ -605,3 +668,10 @@ def _duplicate(campaign_id: str, identity: str, sink: Sink | None, keep: Any) ->
     elif keep is not None:
         keep[1].append(skip)
     return summary
+
+
+def _resume_sink(sink: Sink | None, pending: set[str]) -> None:
+    """Tell a resumable sink which deliveries a crashed run may already have written."""
+    resume = getattr(sink, "resume", None)
+    if pending and callable(resume):
+        resume(pending)

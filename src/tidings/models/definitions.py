@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from ..audience.filters import Filter, MatchRule, Segment
 from ..channels import MessageField
+from ..delivery.rules import DeliveryPreferences, FrequencyCap
 
 __all__ = [
     "MAX_EVENT_KEY_LENGTH",
@@ -19,6 +20,7 @@ __all__ = [
     "ExternalTriggerCampaign",
     "Goal",
     "Schedule",
+    "WorkspaceSettings",
 ]
 
 MAX_EVENT_KEY_LENGTH = 120
@@ -92,17 +94,25 @@ class CustomControlGroup(BaseModel):
 
 
 class Schedule(BaseModel):
-    """When a campaign may be triggered: from ``start`` until ``end`` (both optional)."""
+    """When a campaign may be triggered, and until when its messages may go out.
+
+    A trigger before ``start`` or after ``end`` is refused. ``cutoff``: a delivery
+    whose send time (after a DND delay or a local send time) falls after it is
+    dropped (``past_cutoff``).
+    """
 
     model_config = _FROZEN
 
     start: AwareDatetime | None = None
     end: AwareDatetime | None = None
+    cutoff: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _end_after_start(self) -> Schedule:
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ValueError("the schedule's end must be after its start")
+        if self.start is not None and self.cutoff is not None and self.cutoff <= self.start:
+            raise ValueError("the schedule's cut-off must be after its start")
         return self
 
     def refusal(self, now: datetime) -> str | None:
@@ -131,6 +141,7 @@ class Bulletin(BaseModel):
     ttl_seconds: int | None = Field(default=None, ge=0)
     creator: str = ""
     published: bool = False
+    delivery: DeliveryPreferences = DeliveryPreferences()
 
 
 class ExternalTriggerCampaign(BaseModel):
@@ -151,10 +162,37 @@ class ExternalTriggerCampaign(BaseModel):
     schedule: Schedule = Schedule()
     max_recipients_per_call: int = Field(default=1000, ge=1, le=1_000_000)
     max_trigger_bytes: int = Field(default=64 * 1024, ge=1)
+    delivery: DeliveryPreferences = DeliveryPreferences()
 
     @field_validator("targeting_cap")
     @classmethod
     def _check_cap(cls, value: int | None) -> int | None:
         if value is not None and value < MIN_TARGETING_CAP:
             raise ValueError(f"targeting cap must be {MIN_TARGETING_CAP} or more, not {value}")
+        return value
+
+
+class WorkspaceSettings(BaseModel):
+    """Workspace-wide delivery settings.
+
+    Attributes:
+        default_timezone: The zone of users whose profile has none (IANA name).
+        frequency_caps: Global limits on messages per user per local day/week,
+            per channel or across channels; campaigns may opt out.
+    """
+
+    model_config = _FROZEN
+
+    default_timezone: str = "UTC"
+    frequency_caps: tuple[FrequencyCap, ...] = ()
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value

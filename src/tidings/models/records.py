@@ -35,6 +35,10 @@ SkipReason = Literal[
     "payload_too_large",
     "invalid_webhook_body",
     "duplicate_recipient",
+    "frequency_cap",
+    "dnd_discard",
+    "past_cutoff",
+    "ttl_expired",
 ]
 """Why a candidate got no message. ``render_error``, ``payload_too_large`` and
 ``invalid_webhook_body`` are technical errors; the rest are outcomes."""
@@ -149,22 +153,29 @@ class Summary:
 
     def add(self, record: Record) -> None:
         """Count one record."""
-        self.candidates += 1
         if isinstance(record, Delivery):
+            self.add_outcome("sent", None)
+        else:
+            self.add_outcome("skipped", record.reason)
+
+    def add_outcome(self, state: str, reason: str | None) -> None:
+        """Count one outcome given as stored in the ledger (``sent``/``skipped``, reason)."""
+        self.candidates += 1
+        if state != "skipped" or reason is None:
             self.qualified += 1
             self.sent += 1
             return
-        self.skipped[record.reason] = self.skipped.get(record.reason, 0) + 1
-        if record.reason in ("filtered_out", "unknown_identity", "duplicate_recipient"):
-            if record.reason == "filtered_out":
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        if reason in ("filtered_out", "unknown_identity", "duplicate_recipient"):
+            if reason == "filtered_out":
                 self.filtered += 1
             return
         self.qualified += 1
-        if record.reason == "control_group":
+        if reason == "control_group":
             self.held_out += 1
-        elif record.reason == "targeting_cap":
+        elif reason == "targeting_cap":
             self.capped += 1
-        elif record.technical:
+        elif reason in TECHNICAL_REASONS:
             self.errors += 1
 
     def merge(self, other: Summary) -> None:
@@ -194,10 +205,18 @@ class Summary:
 
 
 class JsonLinesSink:
-    """A sink that writes each record as one JSON line (to a path or an open text file)."""
+    """A sink that writes each record as one JSON line (to a path or an open text file).
+
+    Opened on a path it appends, so a dispatch resumed after a crash continues the
+    same file: :meth:`resume` (called by the workspace) drops a torn last line and
+    skips deliveries the crashed run had already written, so each delivery appears
+    once.
+    """
 
     def __init__(self, target: str | Path | IO[str], *, include_skips: bool = True) -> None:
+        self._path: Path | None = None
         if isinstance(target, str | Path):
+            self._path = Path(target)
             self._file: IO[str] = open(target, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
             self._owned = True
         else:
@@ -205,10 +224,35 @@ class JsonLinesSink:
             self._owned = False
         self.include_skips = include_skips
         self.written = 0
+        self._already: set[str] = set()
+
+    def resume(self, pending_keys: set[str]) -> None:
+        """Prepare to resume a crashed dispatch; ``pending_keys``: its unconfirmed deliveries."""
+        if self._path is None:
+            return
+        self._file.flush()
+        with open(self._path, "rb+") as raw:
+            data_end = raw.seek(0, 2)
+            if data_end:
+                raw.seek(max(0, data_end - 1))
+                if raw.read(1) != b"\n":  # a torn last line: cut it off
+                    raw.seek(0)
+                    content = raw.read()
+                    raw.truncate(content.rfind(b"\n") + 1)
+        with open(self._path, encoding="utf-8") as existing:
+            for line in existing:
+                if '"delivery"' not in line:
+                    continue
+                key = json.loads(line).get("idempotency_key")
+                if key in pending_keys:
+                    self._already.add(key)
 
     def __call__(self, record: Record) -> None:
         """Write one record."""
-        if isinstance(record, Skip) and not self.include_skips:
+        if isinstance(record, Skip):
+            if not self.include_skips:
+                return
+        elif record.idempotency_key in self._already:
             return
         self._file.write(json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")))
         self._file.write("\n")

@@ -12,12 +12,15 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
+from ..delivery.rules import FrequencyCap
 from ..models.records import Delivery, Record
 
-__all__ = ["Ledger", "MemoryLedger", "SQLiteLedger"]
+__all__ = ["ClaimRequest", "ClaimResult", "Ledger", "MemoryLedger", "SQLiteLedger"]
 
 
 @runtime_checkable
@@ -37,8 +40,48 @@ class Ledger(Protocol):
         """How many distinct users the source has admitted so far."""
         ...
 
-    def record(self, records: Iterable[Record], *, dispatch_key: str) -> None:
-        """Store the outcome of each record (delivery or skip) of a dispatch."""
+    def claimed(self, source_id: str, identities: Sequence[str]) -> set[str]:
+        """Which of ``identities`` already hold a targeting-cap slot of the source."""
+        ...
+
+    def claim(
+        self,
+        source_id: str,
+        requests: Sequence[ClaimRequest],
+        *,
+        cap: int | None,
+        frequency_caps: Sequence[FrequencyCap],
+    ) -> dict[str, ClaimResult]:
+        """Atomically admit users under the targeting cap and the frequency caps at once.
+
+        A user is admitted only if both allow it; only then are both counters
+        taken. Claims are idempotent: a request whose ``key`` was admitted before
+        (a retried or resumed dispatch) is admitted again without counting twice.
+        Requests are decided in the given order. Returns a result per identity.
+        """
+        ...
+
+    def record(self, records: Iterable[Record], *, dispatch_key: str, at: datetime) -> None:
+        """Store the outcome of each record (delivery or skip) of a dispatch decided at ``at``.
+
+        For a held-out user ``at`` is when they would have been sent (uplift baseline).
+        Deliveries are stored as ``pending`` until :meth:`mark_emitted`; recording
+        the same (source, dispatch, identity) again replaces a not-yet-emitted row.
+        """
+        ...
+
+    def mark_emitted(self, source_id: str, dispatch_key: str, identities: Sequence[str]) -> None:
+        """Mark outcomes as handed to the sink (deliveries become ``sent``)."""
+        ...
+
+    def emitted(
+        self, source_id: str, dispatch_key: str, identities: Sequence[str]
+    ) -> dict[str, tuple[str, str | None]]:
+        """Outcomes of this dispatch already handed to the sink: identity -> (state, reason)."""
+        ...
+
+    def pending_keys(self, source_id: str, dispatch_key: str) -> set[str]:
+        """Idempotency keys of deliveries recorded but not confirmed as emitted."""
         ...
 
     def outcomes(self, source_id: str) -> list[dict[str, Any]]:
@@ -78,19 +121,110 @@ class Ledger(Protocol):
         ...
 
 
-def _outcome(record: Record, dispatch_key: str) -> dict[str, Any]:
+ClaimResult = Literal["ok", "targeting_cap", "frequency_cap"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """One user asking for a slot: the delivery key, channel and local period keys.
+
+    ``day``/``week`` are the user's local day and ISO week of the send (see
+    :func:`tidings.delivery.rules.period_keys`); ``apply_frequency`` is False for
+    campaigns that opt out of the global limits.
+    """
+
+    identity: str
+    key: str
+    channel: str
+    day: str
+    week: str
+    apply_frequency: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _FreqRow:
+    identity: str
+    channel: str
+    day: str
+    week: str
+
+
+def _decide_claims(
+    requests: Sequence[ClaimRequest],
+    *,
+    cap: int | None,
+    used: int,
+    claimed: set[str],
+    known_keys: set[str],
+    rows: Iterable[_FreqRow],
+    frequency_caps: Sequence[FrequencyCap],
+) -> tuple[dict[str, ClaimResult], list[str], list[ClaimRequest]]:
+    """Decide claims from the current counters (shared by both ledgers).
+
+    Returns the results, the identities that take a new cap slot, and the
+    requests that take a new frequency slot.
+    """
+    counts: dict[tuple[str, str, str | None], int] = {}
+
+    def bump(identity: str, channel: str, day: str, week: str) -> None:
+        for rule in frequency_caps:
+            if rule.channel is not None and rule.channel != channel:
+                continue
+            period = day if rule.period == "day" else week
+            k = (identity, period, rule.channel)
+            counts[k] = counts.get(k, 0) + 1
+
+    for row in rows:
+        bump(row.identity, row.channel, row.day, row.week)
+    results: dict[str, ClaimResult] = {}
+    new_cap: list[str] = []
+    new_freq: list[ClaimRequest] = []
+    for req in requests:
+        repeat = req.key in known_keys
+        cap_ok = cap is None or req.identity in claimed or used + len(new_cap) < cap
+        freq_ok = repeat or not req.apply_frequency
+        if not freq_ok:
+            freq_ok = True
+            for rule in frequency_caps:
+                if rule.channel is not None and rule.channel != req.channel:
+                    continue
+                period = req.day if rule.period == "day" else req.week
+                if counts.get((req.identity, period, rule.channel), 0) >= rule.limit:
+                    freq_ok = False
+                    break
+        if not cap_ok:
+            results[req.identity] = "targeting_cap"
+            continue
+        if not freq_ok:
+            results[req.identity] = "frequency_cap"
+            continue
+        results[req.identity] = "ok"
+        if cap is not None and req.identity not in claimed:
+            claimed.add(req.identity)
+            new_cap.append(req.identity)
+        if not repeat:
+            known_keys.add(req.key)
+            new_freq.append(req)
+            if req.apply_frequency:
+                bump(req.identity, req.channel, req.day, req.week)
+    return results, new_cap, new_freq
+
+
+def _outcome(record: Record, dispatch_key: str, at: datetime) -> dict[str, Any]:
     if isinstance(record, Delivery):
         return {
+            "decided_at": at.isoformat(),
             "source_id": record.source_id,
             "identity": record.identity,
             "dispatch_key": dispatch_key,
-            "state": "sent",
+            "state": "pending",
             "reason": None,
             "channel": record.channel,
             "send_at": record.send_at.isoformat(),
             "idempotency_key": record.idempotency_key,
         }
     return {
+        "decided_at": at.isoformat(),
         "source_id": record.source_id,
         "identity": record.identity,
         "dispatch_key": dispatch_key,
@@ -108,7 +242,11 @@ class MemoryLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._claims: dict[str, set[str]] = {}
+        self._freq_keys: set[str] = set()
+        self._freq_rows: dict[str, list[_FreqRow]] = {}
         self._outcomes: dict[str, list[dict[str, Any]]] = {}
+        self._outcome_index: dict[tuple[str, str, str], int] = {}
+        self._emitted: set[tuple[str, str, str]] = set()
         self._definitions: dict[str, dict[str, dict[str, Any]]] = {}
         self._sequences: dict[str, int] = {}
         self._responses: dict[str, dict[str, Any]] = {}
@@ -127,17 +265,92 @@ class MemoryLedger:
                     admitted.add(identity)
             return admitted
 
+    def claim(
+        self,
+        source_id: str,
+        requests: Sequence[ClaimRequest],
+        *,
+        cap: int | None,
+        frequency_caps: Sequence[FrequencyCap],
+    ) -> dict[str, ClaimResult]:
+        """See :meth:`Ledger.claim`."""
+        with self._lock:
+            claimed = self._claims.setdefault(source_id, set())
+            rows = [row for req in requests for row in self._freq_rows.get(req.identity, ())]
+            results, _new_cap, new_freq = _decide_claims(
+                requests,
+                cap=cap,
+                used=len(claimed),
+                claimed=claimed,
+                known_keys=self._freq_keys,
+                rows=rows,
+                frequency_caps=frequency_caps,
+            )
+            for req in new_freq:
+                if req.apply_frequency:
+                    self._freq_rows.setdefault(req.identity, []).append(
+                        _FreqRow(req.identity, req.channel, req.day, req.week)
+                    )
+            return results
+
     def cap_used(self, source_id: str) -> int:
         """See :meth:`Ledger.cap_used`."""
         return len(self._claims.get(source_id, ()))
 
-    def record(self, records: Iterable[Record], *, dispatch_key: str) -> None:
+    def claimed(self, source_id: str, identities: Sequence[str]) -> set[str]:
+        """See :meth:`Ledger.claimed`."""
+        held = self._claims.get(source_id, set())
+        return {i for i in identities if i in held}
+
+    def record(self, records: Iterable[Record], *, dispatch_key: str, at: datetime) -> None:
         """See :meth:`Ledger.record`."""
         with self._lock:
             for record in records:
-                self._outcomes.setdefault(record.source_id, []).append(
-                    _outcome(record, dispatch_key)
-                )
+                ident = (record.source_id, dispatch_key, record.identity)
+                if ident in self._emitted:
+                    continue
+                rows = self._outcomes.setdefault(record.source_id, [])
+                row = _outcome(record, dispatch_key, at)
+                position = self._outcome_index.get(ident)
+                if position is None:
+                    self._outcome_index[ident] = len(rows)
+                    rows.append(row)
+                else:
+                    rows[position] = row
+
+    def mark_emitted(self, source_id: str, dispatch_key: str, identities: Sequence[str]) -> None:
+        """See :meth:`Ledger.mark_emitted`."""
+        with self._lock:
+            rows = self._outcomes.get(source_id, [])
+            for identity in identities:
+                ident = (source_id, dispatch_key, identity)
+                position = self._outcome_index.get(ident)
+                if position is None:
+                    continue
+                self._emitted.add(ident)
+                if rows[position]["state"] == "pending":
+                    rows[position]["state"] = "sent"
+
+    def emitted(
+        self, source_id: str, dispatch_key: str, identities: Sequence[str]
+    ) -> dict[str, tuple[str, str | None]]:
+        """See :meth:`Ledger.emitted`."""
+        rows = self._outcomes.get(source_id, [])
+        found: dict[str, tuple[str, str | None]] = {}
+        for identity in identities:
+            ident = (source_id, dispatch_key, identity)
+            if ident in self._emitted:
+                row = rows[self._outcome_index[ident]]
+                found[identity] = (row["state"], row["reason"])
+        return found
+
+    def pending_keys(self, source_id: str, dispatch_key: str) -> set[str]:
+        """See :meth:`Ledger.pending_keys`."""
+        return {
+            row["idempotency_key"]
+            for row in self._outcomes.get(source_id, [])
+            if row["dispatch_key"] == dispatch_key and row["state"] == "pending"
+        }
 
     def outcomes(self, source_id: str) -> list[dict[str, Any]]:
         """See :meth:`Ledger.outcomes`."""
@@ -190,6 +403,7 @@ CREATE TABLE IF NOT EXISTS cap_counts (
 );
 CREATE TABLE IF NOT EXISTS outcomes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    decided_at TEXT NOT NULL,
     source_id TEXT NOT NULL,
     identity TEXT NOT NULL,
     dispatch_key TEXT NOT NULL,
@@ -197,9 +411,20 @@ CREATE TABLE IF NOT EXISTS outcomes (
     reason TEXT,
     channel TEXT,
     send_at TEXT,
-    idempotency_key TEXT
+    idempotency_key TEXT,
+    emitted INTEGER NOT NULL DEFAULT 0
 );
+CREATE UNIQUE INDEX IF NOT EXISTS outcomes_decision ON outcomes (source_id, dispatch_key, identity);
 CREATE INDEX IF NOT EXISTS outcomes_source ON outcomes (source_id, identity);
+CREATE TABLE IF NOT EXISTS freq_claims (
+    key TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    day TEXT NOT NULL,
+    week TEXT NOT NULL,
+    counted INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS freq_claims_user ON freq_claims (identity, week, day);
 CREATE TABLE IF NOT EXISTS definitions (
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -215,6 +440,7 @@ CREATE TABLE IF NOT EXISTS activity (
 """
 
 _OUTCOME_COLUMNS = (
+    "decided_at",
     "source_id",
     "identity",
     "dispatch_key",
@@ -224,6 +450,9 @@ _OUTCOME_COLUMNS = (
     "send_at",
     "idempotency_key",
 )
+
+
+_DECISION_KEY = ("source_id", "dispatch_key", "identity")
 
 
 class SQLiteLedger:
@@ -292,29 +521,178 @@ class SQLiteLedger:
             admitted.update(new)
             return admitted
 
+    def claimed(self, source_id: str, identities: Sequence[str]) -> set[str]:
+        """See :meth:`Ledger.claimed`."""
+        with self._lock:
+            rows = self._in_chunks(
+                "SELECT identity FROM cap_claims WHERE source_id = ? AND identity IN ({marks})",
+                (source_id,),
+                list(identities),
+            )
+        return {r[0] for r in rows}
+
     def cap_used(self, source_id: str) -> int:
         """See :meth:`Ledger.cap_used`."""
         row = self._write("SELECT used FROM cap_counts WHERE source_id = ?", (source_id,))
         found = row.fetchone()
         return int(found[0]) if found else 0
 
-    def record(self, records: Iterable[Record], *, dispatch_key: str) -> None:
+    def _in_chunks(self, sql: str, head: Sequence[Any], items: Sequence[str]) -> list[Any]:
+        """Run ``sql`` (with one ``{marks}`` placeholder list) over ``items`` in chunks."""
+        rows: list[Any] = []
+        for start in range(0, len(items), 500):
+            chunk = items[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows.extend(self._conn.execute(sql.format(marks=marks), (*head, *chunk)).fetchall())
+        return rows
+
+    def claim(
+        self,
+        source_id: str,
+        requests: Sequence[ClaimRequest],
+        *,
+        cap: int | None,
+        frequency_caps: Sequence[FrequencyCap],
+    ) -> dict[str, ClaimResult]:
+        """See :meth:`Ledger.claim`: one IMMEDIATE transaction for the whole batch."""
+        if not requests:
+            return {}
+        identities = [r.identity for r in requests]
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT used FROM cap_counts WHERE source_id = ?", (source_id,)
+                ).fetchone()
+                used = row[0] if row else 0
+                claimed = {
+                    r[0]
+                    for r in self._in_chunks(
+                        "SELECT identity FROM cap_claims WHERE source_id = ? "
+                        "AND identity IN ({marks})",
+                        (source_id,),
+                        identities,
+                    )
+                }
+                known = {
+                    r[0]
+                    for r in self._in_chunks(
+                        "SELECT key FROM freq_claims WHERE key IN ({marks})",
+                        (),
+                        [r.key for r in requests],
+                    )
+                }
+                weeks = sorted({r.week for r in requests})
+                rows = (
+                    [
+                        _FreqRow(*r)
+                        for r in self._in_chunks(
+                            "SELECT identity, channel, day, week FROM freq_claims "  # noqa: S608 - placeholders only
+                            f"WHERE counted = 1 AND week IN ({','.join('?' * len(weeks))}) "
+                            "AND identity IN ({marks})",
+                            weeks,
+                            identities,
+                        )
+                    ]
+                    if frequency_caps
+                    else []
+                )
+                results, new_cap, new_freq = _decide_claims(
+                    requests,
+                    cap=cap,
+                    used=used,
+                    claimed=claimed,
+                    known_keys=known,
+                    rows=rows,
+                    frequency_caps=frequency_caps,
+                )
+                if new_cap:
+                    conn.executemany(
+                        "INSERT INTO cap_claims (source_id, identity) VALUES (?, ?)",
+                        [(source_id, i) for i in new_cap],
+                    )
+                    conn.execute(
+                        "INSERT INTO cap_counts (source_id, used) VALUES (?, ?) "
+                        "ON CONFLICT (source_id) DO UPDATE SET used = excluded.used",
+                        (source_id, used + len(new_cap)),
+                    )
+                if new_freq:
+                    conn.executemany(
+                        "INSERT INTO freq_claims (key, identity, channel, day, week, counted) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            (r.key, r.identity, r.channel, r.day, r.week, int(r.apply_frequency))
+                            for r in new_freq
+                        ],
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return results
+
+    def record(self, records: Iterable[Record], *, dispatch_key: str, at: datetime) -> None:
         """See :meth:`Ledger.record`."""
-        rows = [tuple(_outcome(r, dispatch_key)[c] for c in _OUTCOME_COLUMNS) for r in records]
+        rows = [tuple(_outcome(r, dispatch_key, at)[c] for c in _OUTCOME_COLUMNS) for r in records]
         if not rows:
             return
+        updates = ", ".join(
+            f"{c} = excluded.{c}" for c in _OUTCOME_COLUMNS if c not in _DECISION_KEY
+        )
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(
                     f"INSERT INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}) "  # noqa: S608 - fixed column names
-                    f"VALUES ({', '.join('?' * len(_OUTCOME_COLUMNS))})",
+                    f"VALUES ({', '.join('?' * len(_OUTCOME_COLUMNS))}) "
+                    "ON CONFLICT (source_id, dispatch_key, identity) "
+                    f"DO UPDATE SET {updates} WHERE emitted = 0",
                     rows,
                 )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+
+    def mark_emitted(self, source_id: str, dispatch_key: str, identities: Sequence[str]) -> None:
+        """See :meth:`Ledger.mark_emitted`."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._in_chunks(
+                    "UPDATE outcomes SET emitted = 1, "
+                    "state = CASE state WHEN 'pending' THEN 'sent' ELSE state END "
+                    "WHERE source_id = ? AND dispatch_key = ? AND identity IN ({marks})",
+                    (source_id, dispatch_key),
+                    list(identities),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def emitted(
+        self, source_id: str, dispatch_key: str, identities: Sequence[str]
+    ) -> dict[str, tuple[str, str | None]]:
+        """See :meth:`Ledger.emitted`."""
+        with self._lock:
+            rows = self._in_chunks(
+                "SELECT identity, state, reason FROM outcomes WHERE source_id = ? "
+                "AND dispatch_key = ? AND emitted = 1 AND identity IN ({marks})",
+                (source_id, dispatch_key),
+                list(identities),
+            )
+        return {identity: (state, reason) for identity, state, reason in rows}
+
+    def pending_keys(self, source_id: str, dispatch_key: str) -> set[str]:
+        """See :meth:`Ledger.pending_keys`."""
+        cursor = self._write(
+            "SELECT idempotency_key FROM outcomes WHERE source_id = ? AND dispatch_key = ? "
+            "AND state = 'pending'",
+            (source_id, dispatch_key),
+        )
+        return {row[0] for row in cursor.fetchall()}
 
     def outcomes(self, source_id: str) -> list[dict[str, Any]]:
         """See :meth:`Ledger.outcomes`."""
