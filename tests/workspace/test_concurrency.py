@@ -48,3 +48,40 @@ def test_cap_exact_with_processes_sharing_one_sqlite_workspace(story, tmp_path):
         assert proc.exitcode == 0
     received = {identity for sent in results for identity in sent}
     assert len(received) == 100  # 400 distinct users asked for, the cap let exactly 100 in
+
+
+def _frequency_worker(path: str, campaign_id: str, queue) -> None:
+    ws = tidings.Workspace.sqlite(path)
+    sent = 0
+    for _ in range(5):
+        result = ws.trigger_campaign(
+            {"to": {"identity": [f"user-{i:04d}" for i in range(20)]}, "campaign_id": campaign_id}
+        )
+        sent += len(list(result.deliveries))
+    ws.close()
+    queue.put(sent)
+
+
+def test_frequency_cap_exact_with_processes_sharing_one_sqlite_workspace(story, tmp_path):
+    path = str(tmp_path / "ws.db")
+    ws = story.make_workspace("sqlite", tmp_path)
+    ws.configure({"frequency_caps": [{"limit": 3, "period": "day"}]})
+    campaign_id = ws.publish_campaign(
+        {
+            "name": "Nudge",
+            "message": {"channel": "webhook", "url": "https://x.example/n", "body": "{}"},
+        }
+    )
+    ws.close()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_frequency_worker, args=(path, campaign_id, queue)) for _ in range(4)
+    ]
+    for proc in procs:
+        proc.start()
+    total = sum(queue.get(timeout=120) for _ in procs)
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    assert total == 20 * 3  # 4 processes x 5 triggers x 20 users asked; 3 a day each let through
