@@ -54,9 +54,14 @@ def to_jsonable(value: object) -> Any:
     return str(value)
 
 
+# What json.dumps(..., ensure_ascii=False, separators=(",", ":")) builds on every
+# call; one shared encoder gives the same text without that cost (it is stateless).
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dump_json(value: object) -> str:
     """Serialise a Liquid value as compact JSON text."""
-    return json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"))
+    return _COMPACT_JSON.encode(to_jsonable(value))
 
 
 def to_text(value: object) -> str:

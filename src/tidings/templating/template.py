@@ -36,6 +36,7 @@ from ..errors import (
     UnknownNameError,
 )
 from ._analysis import TRIGGER_NAMESPACE, analyze_trigger_keys
+from ._compiler import RenderFunction, compile_render
 from ._environment import (
     DEFAULT_LIMITS,
     FALLBACK_RECORDER,
@@ -228,10 +229,17 @@ class Template:
         trigger_keys: Every top-level ``ExternalTrigger`` key the template uses.
         required_trigger_keys: Keys used at least once without a ``default``
             fallback (or an ``if`` guard); a trigger missing one is rejected.
+        compiled: Whether renders run compiled Python code (the fast path)
+            rather than python-liquid's interpreter. Both give the same text
+            and the same errors; templates using a feature outside the
+            compiled subset, and strict templates, are interpreted.
     """
 
     __slots__ = (
         "_bound",
+        "_render_fn",
+        "_required",
+        "compiled",
         "escape",
         "limits",
         "name",
@@ -250,6 +258,7 @@ class Template:
         limits: Limits = DEFAULT_LIMITS,
         name: str | None = None,
         namespaces: frozenset[str] | None = NAMESPACES,
+        compile: bool = True,
     ) -> None:
         if escape not in ESCAPE_MODES:
             raise ValueError(f"escape must be one of {', '.join(ESCAPE_MODES)}, not {escape!r}")
@@ -267,6 +276,11 @@ class Template:
         usage = analyze_trigger_keys(self._bound)
         self.trigger_keys: frozenset[str] = frozenset(usage.used)
         self.required_trigger_keys: frozenset[str] = frozenset(usage.required)
+        self._required = tuple(sorted(self.required_trigger_keys))
+        self._render_fn: RenderFunction | None = (
+            compile_render(self._bound, name) if compile and not strict else None
+        )
+        self.compiled: bool = self._render_fn is not None
 
     @staticmethod
     def _parse(env: TidingsEnvironment, source: str, name: str | None) -> BoundTemplate:
@@ -350,13 +364,14 @@ class Template:
         trigger: Mapping[str, Any] | None,
         extra: Mapping[str, Any],
     ) -> dict[str, Any]:
-        for key in extra:
-            if key not in NAMESPACES:
-                raise TypeError(f"unknown namespace {key!r}; expected one of {sorted(NAMESPACES)}")
         data: dict[str, Any] = {"Profile": profile or {}, TRIGGER_NAMESPACE: trigger or {}}
-        data.update(extra)
-        if self.strict:
-            return {name: with_paths(value, name) for name, value in data.items()}
+        if extra:
+            for key in extra:
+                if key not in NAMESPACES:
+                    raise TypeError(
+                        f"unknown namespace {key!r}; expected one of {sorted(NAMESPACES)}"
+                    )
+            data.update(extra)
         return data
 
     def render(
@@ -379,8 +394,17 @@ class Template:
             MissingTriggerKeyError: A required ``ExternalTrigger`` key is missing.
             TemplateError: Rendering failed (a ``RenderError`` subclass, with line).
         """
-        self.check_trigger(trigger)
-        return self._render_data(self._namespaces(profile, trigger, namespaces))
+        # The hot path of a dispatch: keep the work around the render minimal.
+        if trigger is None or type(trigger) is not dict:
+            self.check_trigger(trigger)
+        else:
+            for key in self._required:
+                if trigger.get(key) is None:
+                    self.check_trigger(trigger)  # raises, naming every missing key
+        data = {"Profile": profile or {}, TRIGGER_NAMESPACE: trigger or {}}
+        if namespaces:
+            return self._render_data(self._namespaces(profile, trigger, namespaces))
+        return self._render_data(data)
 
     def render_globals(self, data: Mapping[str, Any]) -> str:
         """Render with ``data`` as the top-level variables (plain Liquid).
@@ -401,11 +425,27 @@ class Template:
         if not isinstance(data, Mapping):
             raise TypeError(f"render data must be a mapping, not {type(data).__name__}")
         values = dict(data)
-        if self.strict:
-            values = {key: with_paths(value, str(key)) for key, value in values.items()}
-        return self._render_data(values)
+        # Keyword arguments must be strings: the interpreter reports other keys.
+        return self._render_data(values, interpret=not all(type(k) is str for k in values))
 
-    def _render_data(self, data: dict[str, Any]) -> str:
+    def _render_data(self, data: dict[str, Any], *, interpret: bool = False) -> str:
+        """Render ``data`` compiled if possible, else (or on any error) interpreted.
+
+        The compiled function raises wherever the interpreter would raise; the
+        interpreter then renders again and raises the exact, located error.
+        """
+        render_fn = self._render_fn
+        if render_fn is not None and not interpret:
+            try:
+                return render_fn(data)
+            except Exception:  # noqa: BLE001, S110 - the interpreter reports it exactly
+                pass
+        return self._interpret(data)
+
+    def _interpret(self, data: dict[str, Any]) -> str:
+        """Render on python-liquid's interpreter (the reference), wrapping its errors."""
+        if self.strict:
+            data = {key: with_paths(value, str(key)) for key, value in data.items()}
         try:
             return self._bound.render(**data)
         except LiquidError as exc:
@@ -442,17 +482,20 @@ class Template:
         Slower than :meth:`render`; meant for previews and tests, not dispatch.
         """
         recorded: list[tuple[str, object, int]] = []
+        self.check_trigger(trigger)
+        data = self._namespaces(profile, trigger, namespaces)
         token = FALLBACK_RECORDER.set(recorded)
         try:
-            text = self.render(profile, trigger, **namespaces)
+            # The interpreter's output nodes record the defaults used.
+            text = self._render_data(data, interpret=True)
         finally:
             FALLBACK_RECORDER.reset(token)
         fallbacks = tuple(
             Fallback(expression=expr, default=escape_text(value), line=_line_col(self.source, i)[0])
             for expr, value, i in recorded
         )
-        data = trigger or {}
-        absent = frozenset(k for k in self.trigger_keys if k not in data)
+        trigger_data = trigger or {}
+        absent = frozenset(k for k in self.trigger_keys if k not in trigger_data)
         return RenderReport(text=text, fallbacks=fallbacks, absent_keys=absent)
 
 
