@@ -286,7 +286,7 @@ def test_html_page_is_written_for_an_error_too(tmp_path, capsys):
 def test_demo_renders_every_example_from_the_repository_root(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     out_dir = tmp_path / "preview"
-    assert main(["demo", "--out", str(out_dir)]) == EXIT_OK
+    assert main(["demo", "--preview-only", "--out", str(out_dir)]) == EXIT_OK
     out, err = capsys.readouterr()
     assert err == ""
     names = sorted(
@@ -317,7 +317,7 @@ def test_demo_default_output_is_relative_to_the_working_directory(tmp_path, monk
     for path in TEMPLATES.glob("fitness-milestone.*.json"):
         (work / "templates" / path.name).write_bytes(path.read_bytes())
     monkeypatch.chdir(work)
-    assert main(["demo"]) == EXIT_OK
+    assert main(["demo", "--preview-only"]) == EXIT_OK
     assert (work / "out" / "preview" / "fitness-milestone.push.html").is_file()
     assert "1 of 1 examples rendered" in capsys.readouterr().out
 
@@ -335,7 +335,8 @@ def test_demo_with_a_broken_example_exits_1(tmp_path, capsys):
         {"channel": "email", "subject": "s", "html": "{{ ExternalTrigger.x }}"},
     )
     out_dir = tmp_path / "out"
-    assert main(["demo", "--templates", str(tmp_path), "--out", str(out_dir)]) == EXIT_ERROR
+    args = ["demo", "--preview-only", "--templates", str(tmp_path), "--out", str(out_dir)]
+    assert main(args) == EXIT_ERROR
     out, err = capsys.readouterr()
     assert "1 of 2 examples rendered" in out
     assert "ExternalTrigger key missing: x" in out

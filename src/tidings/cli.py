@@ -1,4 +1,4 @@
-"""The ``tidings`` command line: ``tidings preview`` and ``tidings demo``.
+"""The ``tidings`` command line: ``preview``, ``demo``, ``stats`` and ``report``.
 
 Each subcommand is a :class:`Command`: a name, a function that adds its
 arguments to an ``argparse`` parser, and a handler that runs it,
@@ -15,12 +15,14 @@ with a caret under the offending column, goes to stderr), ``2`` a usage error
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Final, TextIO, cast
+from typing import TYPE_CHECKING, Any, Final, TextIO, cast
 
 from . import __version__
 from .preview import (
@@ -31,6 +33,9 @@ from .preview import (
     render_preview_html,
 )
 from .templating import EscapeMode
+
+if TYPE_CHECKING:
+    from .stats import WorkspaceStats
 
 __all__ = [
     "COMMANDS",
@@ -53,7 +58,9 @@ EXIT_USAGE: Final = 2
 
 CHANNELS: Final = ("push", "email", "webhook")
 DEFAULT_TEMPLATES_DIR: Final = Path("templates")
-DEFAULT_DEMO_OUT: Final = Path("out") / "preview"
+DEFAULT_DEMO_OUT: Final = Path("out") / "demo"
+DEFAULT_PREVIEW_OUT: Final = Path("out") / "preview"
+DEFAULT_DEMO_DEFINITIONS: Final = Path("demo") / "demo.json"
 
 
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
@@ -332,23 +339,37 @@ def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=DEFAULT_DEMO_OUT,
+        default=None,
         metavar="DIR",
-        help="where to write the HTML previews (default: out/preview/)",
+        help="where to write (default: out/demo/, or out/preview/ with --preview-only)",
+    )
+    parser.add_argument(
+        "--preview-only",
+        action="store_true",
+        help="only preview the examples in templates/ (no workspace, no dispatch)",
+    )
+    parser.add_argument(
+        "--users", type=int, default=100_000, help="how many users to generate (default: 100000)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="the random seed (default: 7)")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="rebuild the workspace even if one with the same seed and size exists",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes generating the data (default: CPUs, at most 2)",
     )
 
 
-def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    directory: Path = args.templates
-    if not directory.is_dir():
-        raise UsageError(
-            f"examples directory not found: {directory} (run from the repository root, "
-            "or pass --templates DIR)"
-        )
+def _preview_examples(directory: Path, out_dir: Path, out: TextIO) -> tuple[int, int, Path]:
+    """Preview every example of ``directory`` into ``out_dir``; (examples, failed, index)."""
     examples = _find_examples(directory)
     if not examples:
         raise UsageError(f"no examples (NAME.push|email|webhook.json) in {directory}")
-    out_dir: Path = args.out
     pages: list[tuple[str, str, Preview]] = []
     failed = 0
     for example in examples:
@@ -372,14 +393,167 @@ def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
     except OSError as exc:
         raise UsageError(f"cannot write {index_page}: {exc}") from None
-    rendered = len(examples) - failed
+    return len(examples), failed, index_page
+
+
+def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    directory: Path = args.templates
+    if not directory.is_dir():
+        raise UsageError(
+            f"examples directory not found: {directory} (run from the repository root, "
+            "or pass --templates DIR)"
+        )
+    if args.preview_only:
+        return _run_preview_demo(directory, args.out or DEFAULT_PREVIEW_OUT, out, err)
+    return _run_full_demo(args, directory, args.out or DEFAULT_DEMO_OUT, out, err)
+
+
+def _run_preview_demo(directory: Path, out_dir: Path, out: TextIO, err: TextIO) -> int:
+    count, failed, index_page = _preview_examples(directory, out_dir, out)
     out.write(
-        f"{rendered} of {len(examples)} examples rendered; "
+        f"{count - failed} of {count} examples rendered; "
         f"open {index_page} to see the HTML previews ({out_dir}/)\n"
     )
     if failed:
         err.write(f"error: {failed} example(s) did not render\n")
         return EXIT_ERROR
+    return EXIT_OK
+
+
+def _run_full_demo(
+    args: argparse.Namespace, directory: Path, out_dir: Path, out: TextIO, err: TextIO
+) -> int:
+    from .demo_data import DemoConfig, run_demo
+    from .errors import TidingsError
+
+    if args.users < 1:
+        raise UsageError(f"--users must be 1 or more, not {args.users}")
+    definitions = directory / DEFAULT_DEMO_DEFINITIONS
+    if not definitions.is_file():
+        raise UsageError(f"demo definitions not found: {definitions}")
+    failed_previews = 0
+
+    def previews(target: Path) -> Path:
+        nonlocal failed_previews
+        _, failed_previews, index_page = _preview_examples(directory, target, io.StringIO())
+        return index_page
+
+    def progress(line: str) -> None:
+        err.write(line + "\n")
+        err.flush()
+
+    try:
+        result = run_demo(
+            out_dir,
+            definitions,
+            DemoConfig(users=args.users, seed=args.seed),
+            fresh=args.fresh,
+            progress=progress,
+            previews=previews,
+            workers=args.workers,
+        )
+    except TidingsError as exc:
+        err.write(f"tidings demo: {exc}\n")
+        return EXIT_ERROR
+    out.write(result.summary() + "\n")
+    if failed_previews:
+        err.write(f"error: {failed_previews} example(s) did not render\n")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+# --- tidings stats / tidings report -------------------------------------------------
+
+
+def _when(text: str) -> date | datetime:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date (2026-11-27) or an ISO time, not {text!r}"
+        ) from None
+
+
+def _add_monitoring_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, required=True, help="the SQLite workspace file")
+    parser.add_argument(
+        "--source",
+        action="append",
+        metavar="ID",
+        help="only this campaign or bulletin id (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--business-event", metavar="NAME", help="activity log: only this business event"
+    )
+    parser.add_argument(
+        "--since", type=_when, metavar="DATE", help="activity log: event time from (inclusive)"
+    )
+    parser.add_argument(
+        "--until",
+        type=_when,
+        metavar="DATE",
+        help="activity log: event time until (a date is inclusive)",
+    )
+
+
+def _add_stats_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_monitoring_arguments(parser)
+    parser.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="how to print the numbers (default: table)",
+    )
+
+
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_monitoring_arguments(parser)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("report.html"),
+        metavar="OUT.html",
+        help="where to write the page (default: report.html)",
+    )
+    parser.add_argument("--title", default="tidings report", help="the page heading")
+
+
+def _compute(args: argparse.Namespace) -> WorkspaceStats:
+    from .stats import compute_stats
+    from .workspace import Workspace
+
+    if not args.db.is_file():
+        raise UsageError(f"no workspace at {args.db}")
+    with Workspace.sqlite(args.db) as ws:
+        return compute_stats(
+            ws,
+            sources=args.source,
+            business_event=args.business_event,
+            since=args.since,
+            until=args.until,
+        )
+
+
+def _run_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .report import render_stats_text
+
+    stats = _compute(args)
+    if args.format == "json":
+        out.write(json.dumps(stats.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        out.write(render_stats_text(stats))
+    return EXIT_OK
+
+
+def _run_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .report import write_report
+
+    stats = _compute(args)
+    try:
+        path = write_report(stats, args.out, title=args.title, workspace=str(args.db))
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc}") from None
+    out.write(f"wrote {path}\n")
     return EXIT_OK
 
 
@@ -395,9 +569,21 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         name="demo",
-        help="preview every example in templates/ and write HTML pages",
+        help="build a demo workspace, dispatch, and write deliveries and the HTML report",
         add_arguments=_add_demo_arguments,
         run=_run_demo,
+    ),
+    Command(
+        name="stats",
+        help="print the numbers of every campaign and bulletin of a SQLite workspace",
+        add_arguments=_add_stats_arguments,
+        run=_run_stats,
+    ),
+    Command(
+        name="report",
+        help="write the monitoring report of a SQLite workspace as one HTML page",
+        add_arguments=_add_report_arguments,
+        run=_run_report,
     ),
 )
 """Every subcommand, in the order ``tidings --help`` lists them."""

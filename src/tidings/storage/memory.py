@@ -17,6 +17,7 @@ This module also holds the JSON Lines reader and the JSON encoder both stores sh
 from __future__ import annotations
 
 import json
+import re
 import threading
 from bisect import insort_right
 from collections.abc import Iterable, Iterator, Sequence
@@ -47,6 +48,10 @@ MATCH_VALUE_MAX: Final = 256
 """Longest event property text kept in the match index (longer values are scanned)."""
 
 ImportKind = Literal["profiles", "events"]
+# An escaped NUL (\u0000 not preceded by an escaping backslash) in JSON text.
+_NUL: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+# One reusable encoder: json.dumps with options builds a new encoder on every call.
+_ENCODE: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 _T = TypeVar("_T")
 
 
@@ -57,12 +62,17 @@ def encode_json(value: JsonValue, *, what: str) -> str:
 
     Raises:
         TriggerDataError: ``value`` holds something JSON cannot represent (NaN,
-            infinity, an arbitrary object); ``what`` names the owner in the message.
+            infinity, an arbitrary object) or a NUL character; ``what`` names the
+            owner in the message.
     """
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text: str = _ENCODE(value)
     except (TypeError, ValueError) as exc:
         raise TriggerDataError(f"{what}: properties are not valid JSON ({exc})") from exc
+    if "\\u0000" in text and _NUL.search(text):
+        # SQLite's JSON functions cut text at a NUL, so filters could not see past it.
+        raise TriggerDataError(f"{what}: properties hold a NUL character")
+    return text
 
 
 def _validate_line(kind: ImportKind, data: object) -> UserProfile | UserEvent:

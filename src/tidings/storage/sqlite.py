@@ -40,12 +40,17 @@ comparing with a list or object operand (``tidings_json_eq``) and property names
 that a JSON path cannot spell, such as names holding a double quote
 (``tidings_cond``).
 
-Threads and processes: a file store opens one connection per thread (WAL lets
-readers in several threads and processes run alongside one writer; writers wait
-up to 30 seconds for each other). ``SQLiteStore(":memory:")`` is private to one
+Threads and processes: a file store opens one connection per thread, on first
+use, and frees it when the thread ends (WAL lets readers in several threads and
+processes run alongside one writer, each reading a consistent snapshot; writers
+wait up to 30 seconds for each other). ``SQLiteStore(":memory:")`` is private to one
 connection, so it shares a single connection between threads
 (``check_same_thread=False``) behind a lock taken per statement and per fetched
 batch. Writes are ``BEGIN IMMEDIATE`` transactions of at most 5,000 rows.
+
+Limits (both stores refuse such data, so they keep agreeing): properties must be
+JSON (no NaN or infinity), valid Unicode and free of NUL characters. Integers
+beyond 64 bits are stored, but SQLite compares them as floating point.
 """
 
 # ruff: noqa: S608
@@ -59,7 +64,8 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -158,6 +164,9 @@ def _batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
         yield batch
 
 
+_decode: Final = json.JSONDecoder().decode  # skips json.loads' per-call argument handling
+
+
 def _profile_from_row(row: tuple[Any, ...]) -> UserProfile:
     """Build a profile from a trusted row without re-validating it (hot path)."""
     identity, name, email, tokens, timezone, properties = row
@@ -165,9 +174,9 @@ def _profile_from_row(row: tuple[Any, ...]) -> UserProfile:
         identity=identity,
         name=name,
         email=email,
-        push_tokens=() if tokens == "[]" else tuple(json.loads(tokens)),
+        push_tokens=() if tokens == "[]" else tuple(_decode(tokens)),
         timezone=timezone,
-        properties=json.loads(properties),
+        properties=_decode(properties),
     )
 
 
@@ -464,7 +473,8 @@ class SQLiteStore:
         self._path = str(path)
         self._in_memory = self._path in (":memory:", "")
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # Weak: a thread's connection is freed (and closed) when the thread ends.
+        self._holders: weakref.WeakSet[_Holder] = weakref.WeakSet()
         self._registry = threading.Lock()
         self._closed = False
         # One shared connection needs a lock; per-thread connections need none.
@@ -472,15 +482,19 @@ class SQLiteStore:
             threading.RLock() if self._in_memory else contextlib.nullcontext()
         )
         self._shared = self._open() if self._in_memory else None
-        with self._transaction() as conn:
-            _ensure_schema(conn)
+        try:
+            with self._transaction() as conn:
+                _ensure_schema(conn)
+        except BaseException:
+            self.close()
+            raise
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"
 
     # -- connections ------------------------------------------------------------------
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> _Holder:
         conn = sqlite3.connect(
             self._path, timeout=30.0, isolation_level=None, check_same_thread=False
         )
@@ -488,19 +502,20 @@ class SQLiteStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.create_function("tidings_json_eq", 2, _udf_json_eq, deterministic=True)
         conn.create_function("tidings_cond", 4, _udf_cond, deterministic=True)
+        holder = _Holder(conn)
         with self._registry:
-            self._connections.append(conn)
-        return conn
+            self._holders.add(holder)
+        return holder
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
             raise sqlite3.ProgrammingError(f"{self!r} is closed")
         if self._shared is not None:
-            return self._shared
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._open()
-        return conn
+            return self._shared.conn
+        holder: _Holder | None = getattr(self._local, "holder", None)
+        if holder is None:
+            holder = self._local.holder = self._open()
+        return holder.conn
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -518,8 +533,13 @@ class SQLiteStore:
         with self._guard:
             return self._connection().execute(sql, params).fetchall()
 
-    def _stream(self, sql: str, params: Sequence[object]) -> Iterator[tuple[Any, ...]]:
-        """Rows of a query, fetched in batches; the lock is held per batch, not across yields."""
+    def _stream(
+        self, sql: str, params: Sequence[object], build: Callable[[tuple[Any, ...]], _T]
+    ) -> Iterator[_T]:
+        """Rows of a query, built in batches; the lock is held per batch, not across yields.
+
+        A generator, so ``close()`` (or dropping it) releases the cursor at once.
+        """
         with self._guard:
             cursor = self._connection().execute(sql, params)
         try:
@@ -528,7 +548,7 @@ class SQLiteStore:
                     rows = cursor.fetchmany(_FETCH_SIZE)
                 if not rows:
                     return
-                yield from rows
+                yield from map(build, rows)
         finally:
             with self._guard:
                 cursor.close()
@@ -664,7 +684,7 @@ class SQLiteStore:
         in batches of 1,000 rows.
         """
         statement, params = _audience_sql(query, require_aware(now))
-        return map(_profile_from_row, self._stream(statement, params))
+        return self._stream(statement, params, _profile_from_row)
 
     def explain_audience(self, query: AudienceQuery, *, now: datetime) -> list[str]:
         """SQLite's query plan for ``query``'s audience (for tuning and tests)."""
@@ -698,9 +718,24 @@ class SQLiteStore:
         """Close every connection this store opened. Idempotent."""
         with self._registry:
             self._closed = True
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
+            holders = list(self._holders)
+            self._holders.clear()
+        for holder in holders:
+            holder.conn.close()
+
+    def _open_connections(self) -> int:
+        """How many connections are open (threads that ended have released theirs)."""
+        with self._registry:
+            return len(self._holders)
+
+
+class _Holder:
+    """A connection, weakly referable (``sqlite3.Connection`` itself is not)."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
 
 
 def _ensure_schema(conn: sqlite3.Connection) -> None:
