@@ -88,3 +88,24 @@ def test_cap_never_exceeded_by_several_processes_sharing_one_file(tmp_path):
     with sqlite3.connect(path) as conn:
         (count,) = conn.execute("SELECT COUNT(*) FROM cap_claims").fetchone()
     assert count == cap
+
+
+def test_sqlite_and_memory_ledgers_store_the_same_outcomes(tmp_path):
+    from datetime import UTC, datetime
+
+    from tidings.models.records import Delivery, Skip
+
+    at = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    records = [
+        Delivery("campaign", "c", "u1", "push", {"title": "t"}, at, "key-1", ("tok",)),
+        Skip("c", "u2", "control_group", "held out"),
+    ]
+    stored = []
+    for led in (MemoryLedger(), SQLiteLedger(tmp_path / "o.db")):
+        led.record(records, dispatch_key="d", at=at)
+        led.mark_emitted("c", "d", ["u1"])
+        stored.append(led.outcomes("c"))
+        led.close()
+    assert stored[0] == stored[1]
+    assert [row["state"] for row in stored[0]] == ["sent", "skipped"]
+    assert stored[0][0]["decided_at"] == at.isoformat()

@@ -236,6 +236,33 @@ def _outcome(record: Record, dispatch_key: str, at: datetime) -> dict[str, Any]:
     }
 
 
+def _outcome_row(record: Record, dispatch_key: str, at: str) -> tuple[Any, ...]:
+    """One outcome as a row in ``_OUTCOME_COLUMNS`` order (the hot path of SQLite writes)."""
+    if isinstance(record, Delivery):
+        return (
+            at,
+            record.source_id,
+            record.identity,
+            dispatch_key,
+            "pending",
+            None,
+            record.channel,
+            record.send_at.isoformat(),
+            record.idempotency_key,
+        )
+    return (
+        at,
+        record.source_id,
+        record.identity,
+        dispatch_key,
+        "skipped",
+        record.reason,
+        None,
+        None,
+        None,
+    )
+
+
 class MemoryLedger:
     """An in-memory ledger (tests, previews, single-process services)."""
 
@@ -634,7 +661,7 @@ class SQLiteLedger:
 
     def record(self, records: Iterable[Record], *, dispatch_key: str, at: datetime) -> None:
         """See :meth:`Ledger.record`."""
-        rows = [tuple(_outcome(r, dispatch_key, at)[c] for c in _OUTCOME_COLUMNS) for r in records]
+        rows = [_outcome_row(r, dispatch_key, at.isoformat()) for r in records]
         if not rows:
             return
         updates = ", ".join(
