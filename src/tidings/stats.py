@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from .errors import DefinitionError
 from .models.definitions import Goal
-from .models.records import TECHNICAL_REASONS, Delivery
+from .models.records import OUT_OF_AUDIENCE_REASONS, TECHNICAL_REASONS, Delivery
 from .models.users import UserEvent
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ DEFAULT_CLICKED: Final = "Notification Clicked"
 Z_95: Final = 1.959963984540054
 """The two-sided 95% quantile of the standard normal distribution."""
 
-_OUT_OF_AUDIENCE: Final = frozenset({"filtered_out", "unknown_identity", "duplicate_recipient"})
+_OUT_OF_AUDIENCE: Final = OUT_OF_AUDIENCE_REASONS
 _DEFINITION_KIND: Final = "monitoring"
 _ENGAGEMENT_KEY: Final = "engagement_events"
 

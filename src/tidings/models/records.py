@@ -43,6 +43,11 @@ SkipReason = Literal[
 """Why a candidate got no message. ``render_error``, ``payload_too_large`` and
 ``invalid_webhook_body`` are technical errors; the rest are outcomes."""
 
+OUT_OF_AUDIENCE_REASONS: frozenset[str] = frozenset(
+    {"filtered_out", "unknown_identity", "duplicate_recipient"}
+)
+"""Skips of candidates who never qualified (not in the audience): not counted as qualified."""
+
 TECHNICAL_REASONS: frozenset[str] = frozenset(
     {"render_error", "payload_too_large", "invalid_webhook_body", "missing_trigger_key"}
 )
@@ -166,7 +171,7 @@ class Summary:
             self.sent += 1
             return
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
-        if reason in ("filtered_out", "unknown_identity", "duplicate_recipient"):
+        if reason in OUT_OF_AUDIENCE_REASONS:
             if reason == "filtered_out":
                 self.filtered += 1
             return
