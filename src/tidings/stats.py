@@ -32,11 +32,9 @@ The business activity log is a query too: :func:`activity_log`.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from .errors import DefinitionError
@@ -575,24 +573,6 @@ def _kind_of(ws: Workspace, source_id: str) -> SourceKind:
     return "other"
 
 
-def _ledger_sources(ws: Workspace) -> list[str]:
-    """Source ids with outcomes in a SQLite ledger (message-via-identity sends included)."""
-    path = getattr(ws.ledger, "path", None)
-    if not isinstance(path, str) or path in ("", ":memory:") or not Path(path).exists():
-        return []
-    # Our own read-only connection: the ledger protocol has no "list sources" query.
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True, timeout=30.0)
-        try:
-            rows = conn.execute("SELECT DISTINCT source_id FROM outcomes").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return []
-    return sorted(str(row[0]) for row in rows)
-
-
 def _sources(ws: Workspace) -> list[tuple[SourceKind, str, str]]:
     found: list[tuple[SourceKind, str, str]] = []
     for campaign_id, campaign in sorted(ws.campaigns.items(), key=lambda kv: _sort_key(kv[0])):
@@ -600,7 +580,7 @@ def _sources(ws: Workspace) -> list[tuple[SourceKind, str, str]]:
     for bulletin_id, bulletin in sorted(ws.bulletins.items()):
         found.append(("bulletin", bulletin_id, bulletin.name))
     known = {source_id for _, source_id, _ in found}
-    found.extend(("other", s, s) for s in _ledger_sources(ws) if s not in known)
+    found.extend(("other", s, s) for s in ws.ledger.sources() if s not in known)
     return found
 
 

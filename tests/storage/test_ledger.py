@@ -109,3 +109,16 @@ def test_sqlite_and_memory_ledgers_store_the_same_outcomes(tmp_path):
     assert stored[0] == stored[1]
     assert [row["state"] for row in stored[0]] == ["sent", "skipped"]
     assert stored[0][0]["decided_at"] == at.isoformat()
+
+
+def test_sources_lists_every_source_with_outcomes(ledger):
+    from datetime import UTC, datetime
+
+    from tidings.models.records import Skip
+
+    at = datetime(2026, 11, 27, tzinfo=UTC)
+    assert ledger.sources() == []
+    ledger.record(
+        [Skip("b", "u1", "control_group"), Skip("a", "u2", "filtered_out")], dispatch_key="d", at=at
+    )
+    assert ledger.sources() == ["a", "b"]

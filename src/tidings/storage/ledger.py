@@ -88,6 +88,10 @@ class Ledger(Protocol):
         """Every stored outcome of a source, in insertion order."""
         ...
 
+    def sources(self) -> list[str]:
+        """Every source id (campaign, bulletin, message via identity) with outcomes, sorted."""
+        ...
+
     def save_definition(self, kind: str, key: str, definition: dict[str, Any]) -> None:
         """Store (or replace) a definition as JSON."""
         ...
@@ -382,6 +386,10 @@ class MemoryLedger:
     def outcomes(self, source_id: str) -> list[dict[str, Any]]:
         """See :meth:`Ledger.outcomes`."""
         return list(self._outcomes.get(source_id, ()))
+
+    def sources(self) -> list[str]:
+        """See :meth:`Ledger.sources`."""
+        return sorted(source for source, rows in self._outcomes.items() if rows)
 
     def save_definition(self, kind: str, key: str, definition: dict[str, Any]) -> None:
         """See :meth:`Ledger.save_definition`."""
@@ -729,6 +737,11 @@ class SQLiteLedger:
             (source_id,),
         )
         return [dict(zip(_OUTCOME_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+
+    def sources(self) -> list[str]:
+        """See :meth:`Ledger.sources`."""
+        cursor = self._write("SELECT DISTINCT source_id FROM outcomes ORDER BY source_id")
+        return [row[0] for row in cursor.fetchall()]
 
     def save_definition(self, kind: str, key: str, definition: dict[str, Any]) -> None:
         """See :meth:`Ledger.save_definition`."""
