@@ -2,22 +2,29 @@
 
 Generates (or reuses) a seeded SQLite workspace of N users with events
 (``tidings.demo_data``), raises a business event whose bulletin matches about a
-fifth of them, with a 10% control group and a targeting cap, writes the
-deliveries as JSON Lines, and prints wall time, users/s per stage (match,
-eligibility, render, serialise) and peak RSS. Each measurement runs in a fresh
-process so peak RSS is the dispatch's own.
+sixth of them (about 16% of the workspace are candidates), with a 10% control
+group and a targeting cap of N/10 users that binds, writes the deliveries as JSON
+Lines, and prints wall time, users/s per stage (match, eligibility, render,
+serialise) and peak RSS. Each measurement runs in a fresh process so peak RSS is
+the dispatch's own (``peak_rss_mb``: the dispatching process; ``worker_rss_mb``:
+the largest worker process; ``total_rss_mb``: all the peaks added up, an upper
+bound on what the dispatch held at once). With several ``--workers``
+values it also checks that every worker count wrote byte-identical deliveries.
 
     .venv/bin/python benchmarks/dispatch.py                       # N = 1,000,000
-    .venv/bin/python benchmarks/dispatch.py --users 100000 300000 1000000
+    .venv/bin/python benchmarks/dispatch.py --users 100000 300000 1000000 --workers 1 2
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +53,59 @@ def ensure_workspace(users: int, directory: Path) -> Path:
     populate_sqlite(path, _config(users))
     done.write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1)}))
     return path
+
+
+class ChildPeaks:
+    """Samples the peak RSS (``VmHWM``) of this process's children while it runs.
+
+    ``RUSAGE_CHILDREN`` is no use for spawned workers: Linux keeps, across
+    ``exec``, the peak of the forked image, which counts the parent's pages.
+    ``VmHWM`` starts again at ``exec``. Linux only (reports 0 elsewhere).
+    """
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ChildPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(self.interval):
+            try:
+                pids = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+            except OSError:
+                return
+            for pid in map(int, pids):
+                kb = _vm_hwm_kb(pid)
+                if kb:
+                    self.peaks[pid] = max(self.peaks.get(pid, 0), kb)
+
+    def largest_mb(self) -> float:
+        """The largest child's peak RSS in MB."""
+        return max(self.peaks.values(), default=0) / 1024
+
+    def total_mb(self) -> float:
+        """The children's peaks added up, in MB."""
+        return sum(self.peaks.values()) / 1024
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 BULLETIN = {
@@ -79,7 +139,7 @@ RAISE = {
 }
 
 
-def measure(store_path: Path, out_dir: Path, users: int) -> dict[str, float]:
+def measure(store_path: Path, out_dir: Path, users: int, workers: int) -> dict[str, object]:
     """Run one dispatch and its stage passes in this process; return the figures."""
     import tidings
     from tidings.audience.filters import AudienceQuery
@@ -88,26 +148,32 @@ def measure(store_path: Path, out_dir: Path, users: int) -> dict[str, float]:
     from tidings.storage.sqlite import SQLiteStore
 
     config = _config(users)
-    ledger_path = out_dir / f"ledger-{users}.db"
-    for stale in out_dir.glob(f"ledger-{users}.db*"):
+    ledger_path = out_dir / f"ledger-{users}-w{workers}.db"
+    for stale in out_dir.glob(f"ledger-{users}-w{workers}.db*"):
         stale.unlink()
-    out = out_dir / f"deliveries-{users}.jsonl"
+    out = out_dir / f"deliveries-{users}-w{workers}.jsonl"
     out.unlink(missing_ok=True)
     ws = tidings.Workspace(
-        SQLiteStore(store_path), SQLiteLedger(ledger_path), clock=lambda: config.now
+        SQLiteStore(store_path),
+        SQLiteLedger(ledger_path),
+        clock=lambda: config.now,
+        workers=workers,
     )
     ws.define_business_event(
         {"name": "Program Released", "properties": ["program_id", "genre", "title"]}
     )
-    ws.publish_bulletin(dict(BULLETIN, targeting_cap=users // 5))
+    ws.publish_bulletin(dict(BULLETIN, targeting_cap=users // 10))
 
     started = time.perf_counter()
-    with tidings.JsonLinesSink(out, include_skips=False) as sink:
-        result = ws.raise_business_event(RAISE, sink=sink)
+    with ChildPeaks() as children, tidings.JsonLinesSink(out, include_skips=False) as sink:
+        # A fixed request key: the same idempotency keys in every run, so the
+        # deliveries of different worker counts can be compared byte for byte.
+        result = ws.raise_business_event(dict(RAISE, idempotency_key="bench"), sink=sink)
     wall = time.perf_counter() - started
     summary = result.summary
     # Peak RSS of the dispatch itself (the stage passes below hold lists on purpose).
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()[:16]
 
     # Stage passes over the same audience, each timed on its own.
     bulletin = ws.bulletins["new-drama"]
@@ -144,30 +210,37 @@ def measure(store_path: Path, out_dir: Path, users: int) -> dict[str, float]:
     ws.close()
     return {
         "users": users,
+        "workers": workers,
         "candidates": summary.candidates,
         "sent": summary.sent,
         "held_out": summary.held_out,
         "capped": summary.capped,
         "wall_s": round(wall, 2),
-        "users_per_s": round(summary.candidates / wall),
+        "users_per_s": round(users / wall),
+        "candidates_per_s": round(summary.candidates / wall),
         "match_per_s": round(len(profiles) / match_s),
         "eligibility_per_s": round(len(profiles) / eligibility_s),
         "render_per_s": round(len(eligible) / render_s) if eligible else 0,
         "serialise_per_s": round(len(payloads) / serialise_s) if payloads else 0,
         "peak_rss_mb": round(rss_mb, 1),
+        "worker_rss_mb": round(children.largest_mb(), 1),
+        "total_rss_mb": round(rss_mb + children.total_mb(), 1),
         "output_mb": round(out.stat().st_size / 1e6, 1),
+        "output_sha256": digest,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--dir", type=Path, default=Path("out/bench"))
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:  # child process: one measurement, JSON on stdout
         (users,) = args.users
-        print(json.dumps(measure(args.dir / f"store-{users}.db", args.dir, users)))
+        (workers,) = args.workers
+        print(json.dumps(measure(args.dir / f"store-{users}.db", args.dir, users, workers)))
         return
     rows = []
     for users in args.users:
@@ -177,14 +250,32 @@ def main() -> None:
             f"workspace of {users:,} users ready ({time.perf_counter() - started:.0f} s)",
             file=sys.stderr,
         )
-        child = subprocess.run(
-            [sys.executable, __file__, "--measure", "--users", str(users), "--dir", str(args.dir)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        rows.append(json.loads(child.stdout))
-        print(json.dumps(rows[-1]), file=sys.stderr)
+        digests = set()
+        for workers in args.workers:
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--measure",
+                    "--users",
+                    str(users),
+                    "--workers",
+                    str(workers),
+                    "--dir",
+                    str(args.dir),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            rows.append(json.loads(child.stdout))
+            digests.add(rows[-1]["output_sha256"])
+            print(json.dumps(rows[-1]), file=sys.stderr)
+        if len(args.workers) > 1:
+            verdict = "identical" if len(digests) == 1 else "DIFFERENT"
+            print(
+                f"{users:,} users: deliveries {verdict} for workers {args.workers}", file=sys.stderr
+            )
     columns = list(rows[0])
     print("| " + " | ".join(columns) + " |")
     print("|" + "---:|" * len(columns))

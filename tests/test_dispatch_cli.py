@@ -146,3 +146,17 @@ def test_dispatch_usage_errors(tmp_path, capsys):
     body.write_text("{}")
     assert main(["dispatch", "--db", str(tmp_path / "none.db"), "--trigger", str(body)]) == 2
     assert "no workspace" in capsys.readouterr().err
+
+
+def test_progress_passes_resume_to_the_file_sink(tmp_path):
+    import io
+
+    from tidings._dispatch_cli import Progress
+    from tidings.models.records import JsonLinesSink
+
+    out = tmp_path / "d.jsonl"
+    out.write_text('{"type":"delivery","idempotency_key":"k1"}\n{"type":"deli', encoding="utf-8")
+    with JsonLinesSink(out) as sink:
+        progress = Progress(sink, io.StringIO(), enabled=False)
+        progress.resume({"k1", "k2"})
+    assert out.read_text(encoding="utf-8") == '{"type":"delivery","idempotency_key":"k1"}\n'

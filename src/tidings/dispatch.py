@@ -3,21 +3,30 @@
 Stages, per chunk of candidates (streaming; a chunk is the only thing in memory)::
 
     known? -> audience filters -> control group -> reachable on the channel
-      -> trigger data checks -> targeting cap -> render -> Delivery
+      -> trigger data checks -> timing -> targeting cap -> render -> Delivery
+      -> cap and frequency claims -> ledger -> sink
 
 Every stage is a plain function of its inputs; state (cap counters, outcomes)
 lives in the ledger. A failure for one user (bad data, render error) becomes
 that user's ``Skip``; it never stops the batch.
+
+The per-user stages (control group to render) need neither the store nor the
+ledger, so with ``workers`` above 1 they run in worker processes, a chunk at a
+time, while this process keeps the rest in chunk order: the same records come
+out for any number of workers.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, Literal
 
 from .audience.control import hash_fraction, in_control_group
@@ -197,10 +206,206 @@ def _chunks(items: Iterable[Candidate], size: int) -> Iterator[list[Candidate]]:
         yield chunk
 
 
-def _process_chunk(plan: DispatchPlan, chunk: list[Candidate]) -> list[Record]:
+# -- the per-user stages, run in this process or in a worker --------------------------
+
+_Person = tuple[str, str | None, str | None, tuple[str, ...], str | None, dict[str, Any]]
+"""A profile as the per-user stages need it: identity, name, email, push tokens,
+time zone, properties (cheaper to send to a worker than the pydantic model)."""
+
+_Item = tuple[_Person, Mapping[str, Any] | None, bool]
+"""One candidate for the per-user stages: the person, their own trigger data (or
+None for the shared data), and whether the targeting-cap pass left them out."""
+
+_Decided = Skip | tuple[Delivery, str, str]
+"""A per-user verdict: a Skip, or a Delivery (before claims) with the user's local
+day and ISO week of the send (empty when no cap needs them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """What the per-user stages need from a plan; picklable, sent once to each worker.
+
+    The ledger, the store and the filter stage stay in the main process.
+    """
+
+    source: Literal["campaign", "bulletin"]
+    source_id: str
+    message: Message
+    dispatch_key: str
+    namespaces: dict[str, Any]
+    hold_out: HoldOut | None
+    cap: int | None
+    max_trigger_bytes: int | None
+    plan_ttl: int | None
+    ttl: int | None
+    shared_trigger: Mapping[str, Any] | None
+    base: datetime
+    preferences: DeliveryPreferences
+    cutoff: datetime | None
+    default_timezone: str
+    periods: bool
+    required_trigger_keys: frozenset[str]
+
+    @classmethod
+    def of(cls, plan: DispatchPlan) -> _Work:
+        return cls(
+            source=plan.source,
+            source_id=plan.source_id,
+            message=plan.message,
+            dispatch_key=plan.dispatch_key,
+            namespaces=plan.namespaces,
+            hold_out=plan.hold_out,
+            cap=plan.cap,
+            max_trigger_bytes=plan.max_trigger_bytes,
+            plan_ttl=plan.ttl_seconds,
+            ttl=_ttl(plan),
+            shared_trigger=plan.shared_trigger,
+            base=plan.base,
+            preferences=plan.preferences,
+            cutoff=plan.cutoff,
+            default_timezone=plan.default_timezone,
+            periods=plan.cap is not None or bool(plan.frequency_caps),
+            required_trigger_keys=plan.message.required_trigger_keys,
+        )
+
+
+def _person(profile: UserProfile) -> _Person:
+    return (
+        profile.identity,
+        profile.name,
+        profile.email,
+        profile.push_tokens,
+        profile.timezone,
+        profile.properties,
+    )
+
+
+def _namespace(person: _Person) -> dict[str, Any]:
+    """The ``Profile`` namespace, as :meth:`UserProfile.namespace` builds it."""
+    identity, name, email, _tokens, _tz, properties = person
+    data = dict(properties)
+    data["identity"] = identity
+    if name is not None:
+        data["name"] = name
+    if email is not None:
+        data["email"] = email
+    return data
+
+
+def _decide(work: _Work, item: _Item) -> _Decided:
+    """Everything about one user that needs no ledger: checks, timing, render."""
+    person, own_trigger, capped = item
+    identity, _name, email, tokens, timezone, _props = person
+    source_id = work.source_id
+    hold_out = work.hold_out
+    if hold_out is not None and hold_out.holds(identity):
+        return Skip(source_id, identity, "control_group", f"held out ({hold_out.scope})")
+    channel = work.message.channel
+    address: tuple[str, ...]
+    if channel == "email":
+        if not email:
+            return Skip(source_id, identity, "no_email", "the profile has no email address")
+        address = (email,)
+    elif channel == "push":
+        if not tokens:
+            return Skip(source_id, identity, "no_push_token", "the profile has no push address")
+        address = tokens
+    else:
+        address = ()
+    trigger = own_trigger if own_trigger is not None else work.shared_trigger
+    if work.max_trigger_bytes is not None and trigger and own_trigger is not None:
+        size = _json_size(trigger)
+        if size > work.max_trigger_bytes:
+            return Skip(
+                source_id,
+                identity,
+                "trigger_too_large",
+                f"ExternalTrigger data is {size} bytes, over {work.max_trigger_bytes}",
+            )
+    required = work.required_trigger_keys
+    if required:
+        missing = sorted(k for k in required if (trigger or {}).get(k) is None)
+        if missing:
+            return Skip(
+                source_id, identity, "missing_trigger_key", str(MissingTriggerKeyError(missing))
+            )
+
+    # Time rules (local send time, DND, cut-off, TTL) before anything takes a slot.
+    tz = zone(timezone or work.default_timezone)
+    timing = decide_timing(
+        work.base, tz, work.preferences, cutoff=work.cutoff, ttl_seconds=work.ttl
+    )
+    if timing.send_at is None:
+        assert timing.refusal is not None  # noqa: S101 - decide_timing pairs them
+        return Skip(source_id, identity, timing.refusal, timing.detail)
+    if capped:
+        detail = f"targeting cap of {work.cap} users reached"
+        return Skip(source_id, identity, "targeting_cap", detail)
+
+    try:
+        payload = work.message.render(
+            _namespace(person), trigger or {}, **work.namespaces
+        ).to_dict()
+    except TidingsError as exc:
+        field_name = getattr(exc, "field", None)
+        detail = exc.detailed_message() if isinstance(exc, TemplateError) else str(exc)
+        return Skip(source_id, identity, _reason_for(exc), detail, field_name)
+    except Exception as exc:  # noqa: BLE001 - one bad user never stops the batch
+        return Skip(source_id, identity, "render_error", f"{type(exc).__name__}: {exc}")
+    if work.plan_ttl is not None and channel == "push" and payload.get("ttl_seconds") is None:
+        payload["ttl_seconds"] = work.plan_ttl
+    send_at = timing.send_at.astimezone(UTC)
+    day, week = period_keys(send_at, tz) if work.periods else ("", "")
+    delivery = Delivery(
+        source=work.source,
+        source_id=source_id,
+        identity=identity,
+        channel=channel,
+        payload=payload,
+        send_at=send_at,
+        idempotency_key=delivery_key(source_id, work.dispatch_key, identity),
+        to=address if channel != "webhook" else (str(payload.get("url", "")),),
+    )
+    return delivery, day, week
+
+
+def _decide_all(work: _Work, items: list[_Item]) -> list[_Decided]:
+    return [_decide(work, item) for item in items]
+
+
+_WORKER_STATE: dict[str, _Work] = {}
+"""The plan of the dispatch a worker process serves (set by its initializer)."""
+
+
+def _init_worker(work: _Work) -> None:
+    _WORKER_STATE["work"] = work
+
+
+def _decide_in_worker(items: list[_Item]) -> list[_Decided]:
+    return _decide_all(_WORKER_STATE["work"], items)
+
+
+def _worker_ready() -> bool:
+    return "work" in _WORKER_STATE
+
+
+# -- the main process: screening, claims, ledger, sink --------------------------------
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """One chunk between screening and settling: what is decided so far, in order."""
+
+    todo: list[Candidate]
+    records: dict[str, Record]
+    items: list[_Item]
+
+
+def _screen(plan: DispatchPlan, todo: list[Candidate]) -> _Chunk:
+    """Unknown identities and the audience filters (they need the store)."""
     records: dict[str, Record] = {}
     alive: list[Candidate] = []
-    for cand in chunk:
+    for cand in todo:
         if cand.profile is None:
             records[cand.identity] = Skip(
                 plan.source_id, cand.identity, "unknown_identity", "no profile with this identity"
@@ -223,112 +428,39 @@ def _process_chunk(plan: DispatchPlan, chunk: list[Candidate]) -> list[Record]:
                 )
         alive = kept
 
-    channel = plan.message.channel
-    ready: list[tuple[Candidate, tuple[str, ...]]] = []
+    selected = plan.cap_selected
+    items: list[_Item] = []
     for cand in alive:
         assert cand.profile is not None  # noqa: S101 - unknown identities were skipped above
-        if plan.hold_out is not None and plan.hold_out.holds(cand.identity):
-            records[cand.identity] = Skip(
-                plan.source_id, cand.identity, "control_group", f"held out ({plan.hold_out.scope})"
-            )
-            continue
-        address = _address(channel, cand.profile)
-        if address is None:
-            reason: SkipReason = "no_email" if channel == "email" else "no_push_token"
-            records[cand.identity] = Skip(
-                plan.source_id, cand.identity, reason, f"the profile has no {channel} address"
-            )
-            continue
-        trigger = cand.trigger if cand.trigger is not None else plan.shared_trigger
-        if plan.max_trigger_bytes is not None and trigger and cand.trigger is not None:
-            size = _json_size(trigger)
-            if size > plan.max_trigger_bytes:
-                records[cand.identity] = Skip(
-                    plan.source_id,
-                    cand.identity,
-                    "trigger_too_large",
-                    f"ExternalTrigger data is {size} bytes, over {plan.max_trigger_bytes}",
-                )
-                continue
-        missing = sorted(
-            k for k in plan.message.required_trigger_keys if (trigger or {}).get(k) is None
-        )
-        if missing:
-            records[cand.identity] = Skip(
-                plan.source_id,
-                cand.identity,
-                "missing_trigger_key",
-                str(MissingTriggerKeyError(missing)),
-            )
-            continue
-        ready.append((cand, address))
+        capped = selected is not None and cand.identity not in selected
+        items.append((_person(cand.profile), cand.trigger, capped))
+    return _Chunk(todo, records, items)
 
-    # Time rules (local send time, DND, cut-off, TTL) before anything takes a slot.
-    timed: list[tuple[Candidate, tuple[str, ...], datetime, Any]] = []
-    ttl = _ttl(plan)
-    for cand, address in ready:
-        assert cand.profile is not None  # noqa: S101 - unknown identities were skipped above
-        tz = zone(cand.profile.timezone or plan.default_timezone)
-        timing = decide_timing(plan.base, tz, plan.preferences, cutoff=plan.cutoff, ttl_seconds=ttl)
-        if timing.send_at is None:
-            assert timing.refusal is not None  # noqa: S101 - decide_timing pairs them
-            records[cand.identity] = Skip(
-                plan.source_id, cand.identity, timing.refusal, timing.detail
-            )
-            continue
-        timed.append((cand, address, timing.send_at.astimezone(UTC), tz))
 
-    rendered: list[tuple[Candidate, tuple[str, ...], datetime, Any, dict[str, Any]]] = []
-    for cand, address, send_at, tz in timed:
-        if plan.cap_selected is not None and cand.identity not in plan.cap_selected:
-            records[cand.identity] = Skip(
-                plan.source_id,
-                cand.identity,
-                "targeting_cap",
-                f"targeting cap of {plan.cap} users reached",
-            )
-            continue
-        assert cand.profile is not None  # noqa: S101 - unknown identities were skipped above
-        trigger = cand.trigger if cand.trigger is not None else plan.shared_trigger
-        try:
-            payload = plan.message.render(
-                cand.profile.namespace(), trigger or {}, **plan.namespaces
-            ).to_dict()
-        except TidingsError as exc:
-            field_name = getattr(exc, "field", None)
-            detail = exc.detailed_message() if isinstance(exc, TemplateError) else str(exc)
-            records[cand.identity] = Skip(
-                plan.source_id, cand.identity, _reason_for(exc), detail, field_name
-            )
-            continue
-        except Exception as exc:  # noqa: BLE001 - one bad user never stops the batch
-            records[cand.identity] = Skip(
-                plan.source_id, cand.identity, "render_error", f"{type(exc).__name__}: {exc}"
-            )
-            continue
-        if (
-            plan.ttl_seconds is not None
-            and channel == "push"
-            and payload.get("ttl_seconds") is None
-        ):
-            payload["ttl_seconds"] = plan.ttl_seconds
-        rendered.append((cand, address, send_at, tz, payload))
+def _settle(plan: DispatchPlan, chunk: _Chunk, decided: list[_Decided]) -> list[Record]:
+    """Claim the targeting cap and frequency caps for the chunk; the records, in order."""
+    records = chunk.records
+    ready: list[tuple[Delivery, str, str]] = []
+    for verdict in decided:
+        if isinstance(verdict, Skip):
+            records[verdict.identity] = verdict
+        else:
+            ready.append(verdict)
 
     # Targeting cap and frequency caps: one atomic claim for the chunk.
-    if rendered and (plan.cap is not None or plan.frequency_caps):
-        requests = []
-        for cand, _addr, send_at, tz, _payload in rendered:
-            day, week = period_keys(send_at, tz)
-            requests.append(
-                ClaimRequest(
-                    identity=cand.identity,
-                    key=delivery_key(plan.source_id, plan.dispatch_key, cand.identity),
-                    channel=channel,
-                    day=day,
-                    week=week,
-                    apply_frequency=plan.preferences.apply_global_limits,
-                )
+    if ready and (plan.cap is not None or plan.frequency_caps):
+        channel = plan.message.channel
+        requests = [
+            ClaimRequest(
+                identity=delivery.identity,
+                key=delivery.idempotency_key,
+                channel=channel,
+                day=day,
+                week=week,
+                apply_frequency=plan.preferences.apply_global_limits,
             )
+            for delivery, day, week in ready
+        ]
         if plan.cap_selected is None and plan.cap is not None:
             scope = f"cap:{plan.source_id}:{plan.dispatch_key}"
             requests.sort(key=lambda r: hash_fraction(scope, r.identity))
@@ -338,13 +470,12 @@ def _process_chunk(plan: DispatchPlan, chunk: list[Candidate]) -> list[Record]:
             cap=plan.cap,
             frequency_caps=plan.frequency_caps if plan.preferences.apply_global_limits else (),
         )
-        admitted = []
-        for item in rendered:
-            identity = item[0].identity
-            verdict = results[identity]
-            if verdict == "ok":
-                admitted.append(item)
-            elif verdict == "targeting_cap":
+        for delivery, _day, _week in ready:
+            identity = delivery.identity
+            claim = results[identity]
+            if claim == "ok":
+                records[identity] = delivery
+            elif claim == "targeting_cap":
                 records[identity] = Skip(
                     plan.source_id,
                     identity,
@@ -355,49 +486,37 @@ def _process_chunk(plan: DispatchPlan, chunk: list[Candidate]) -> list[Record]:
                 records[identity] = Skip(
                     plan.source_id, identity, "frequency_cap", "the user's frequency cap is reached"
                 )
-        rendered = admitted
+    else:
+        for delivery, _day, _week in ready:
+            records[delivery.identity] = delivery
 
-    for cand, address, send_at, _tz, payload in rendered:
-        to = address if channel != "webhook" else (str(payload.get("url", "")),)
-        records[cand.identity] = Delivery(
-            source=plan.source,
-            source_id=plan.source_id,
-            identity=cand.identity,
-            channel=channel,
-            payload=payload,
-            send_at=send_at,
-            idempotency_key=delivery_key(plan.source_id, plan.dispatch_key, cand.identity),
-            to=to,
-        )
-
-    return [records[c.identity] for c in chunk if c.identity in records]
+    return [records[c.identity] for c in chunk.todo if c.identity in records]
 
 
-def run_dispatch(
-    plan: DispatchPlan,
-    candidates: Iterable[Candidate],
-    *,
-    sink: Sink | None,
-    keep: tuple[list[Delivery], list[Skip]] | None,
-    chunk_size: int = CHUNK_SIZE,
-) -> Summary:
-    """Run every candidate through the pipeline; stream records to ``sink`` or ``keep``.
+class _Emitter:
+    """The per-chunk commit: store the decisions, hand them to the sink, mark them emitted."""
 
-    Candidates must have distinct identities (the callers deduplicate). Per chunk:
-    decide, store the decisions in the ledger, hand them to the sink, then mark
-    them emitted. A dispatch re-run with the same ``dispatch_key`` after a crash
-    skips what was already emitted (counting it from the ledger) and redoes the
-    rest, so nobody is sent twice and nobody is lost.
-    """
-    summary = Summary()
-    for chunk in _chunks(candidates, chunk_size):
+    def __init__(
+        self,
+        plan: DispatchPlan,
+        sink: Sink | None,
+        keep: tuple[list[Delivery], list[Skip]] | None,
+    ) -> None:
+        self.plan = plan
+        self.sink = sink
+        self.keep = keep
+        self.summary = Summary()
+
+    def todo(self, chunk: list[Candidate]) -> list[Candidate]:
+        """The candidates of ``chunk`` not emitted by an earlier run (those are counted)."""
+        plan = self.plan
         done = plan.ledger.emitted(plan.source_id, plan.dispatch_key, [c.identity for c in chunk])
         for state, reason in done.values():
-            summary.add_outcome(state, reason)
-        todo = [c for c in chunk if c.identity not in done] if done else chunk
-        if not todo:
-            continue
-        records = _process_chunk(plan, todo)
+            self.summary.add_outcome(state, reason)
+        return [c for c in chunk if c.identity not in done] if done else chunk
+
+    def emit(self, records: list[Record]) -> None:
+        plan, sink, keep, summary = self.plan, self.sink, self.keep, self.summary
         plan.ledger.record(records, dispatch_key=plan.dispatch_key, at=plan.now)
         for record in records:
             summary.add(record)
@@ -409,4 +528,89 @@ def run_dispatch(
                 else:
                     keep[1].append(record)
         plan.ledger.mark_emitted(plan.source_id, plan.dispatch_key, [r.identity for r in records])
-    return summary
+
+
+def _worker_pool(work: _Work, workers: int) -> ProcessPoolExecutor:
+    # spawn: a fresh interpreter per worker; forking a process that holds SQLite
+    # connections (and maybe threads) is not safe. Templates compile again from
+    # the message definition when it is unpickled (ChannelMessage.__setstate__).
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(work,),
+    )
+
+
+def run_dispatch(
+    plan: DispatchPlan,
+    candidates: Iterable[Candidate],
+    *,
+    sink: Sink | None,
+    keep: tuple[list[Delivery], list[Skip]] | None,
+    chunk_size: int | None = None,
+    workers: int = 1,
+) -> Summary:
+    """Run every candidate through the pipeline; stream records to ``sink`` or ``keep``.
+
+    Candidates must have distinct identities (the callers deduplicate). Per chunk:
+    decide, store the decisions in the ledger, hand them to the sink, then mark
+    them emitted. A dispatch re-run with the same ``dispatch_key`` after a crash
+    skips what was already emitted (counting it from the ledger) and redoes the
+    rest, so nobody is sent twice and nobody is lost.
+
+    With ``workers`` above 1 and more than one chunk of candidates, worker
+    processes do the per-user work (control group, reachability, trigger checks,
+    timing, render, the delivery record) while this process reads candidates,
+    applies audience filters, claims caps, writes the ledger and feeds the sink,
+    chunk by chunk in the same order. The records are the same for any number of
+    workers; at most ``2 * workers`` chunks are in flight, so memory stays flat.
+
+    Raises:
+        ValueError: ``workers`` or ``chunk_size`` is below 1.
+    """
+    size = CHUNK_SIZE if chunk_size is None else chunk_size
+    if size < 1 or workers < 1:
+        raise ValueError(f"chunk_size and workers must be at least 1, not {size} and {workers}")
+    emitter = _Emitter(plan, sink, keep)
+    chunks = _chunks(candidates, size)
+    first = next(chunks, None)
+    if first is None:
+        return emitter.summary
+    second = next(chunks, None)
+    chunks = chain([first] if second is None else [first, second], chunks)
+    if workers == 1 or second is None:
+        work = _Work.of(plan)
+        for chunk in chunks:
+            todo = emitter.todo(chunk)
+            if todo:
+                screened = _screen(plan, todo)
+                emitter.emit(_settle(plan, screened, _decide_all(work, screened.items)))
+        return emitter.summary
+
+    work = _Work.of(plan)
+    in_flight: deque[tuple[_Chunk, Future[list[_Decided]]]] = deque()
+    with _worker_pool(work, workers) as pool:
+        # A worker takes a moment to start (a fresh interpreter importing tidings);
+        # until one answers, this process decides the chunks itself.
+        ready = pool.submit(_worker_ready)
+        try:
+            for chunk in chunks:
+                todo = emitter.todo(chunk)
+                if not todo:
+                    continue
+                screened = _screen(plan, todo)
+                if not in_flight and not ready.done():
+                    emitter.emit(_settle(plan, screened, _decide_all(work, screened.items)))
+                    continue
+                in_flight.append((screened, pool.submit(_decide_in_worker, screened.items)))
+                if len(in_flight) >= 2 * workers:
+                    screened, future = in_flight.popleft()
+                    emitter.emit(_settle(plan, screened, future.result()))
+            while in_flight:
+                screened, future = in_flight.popleft()
+                emitter.emit(_settle(plan, screened, future.result()))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return emitter.summary

@@ -124,6 +124,12 @@ class Workspace:
         store: Where profiles and events live (default: in memory).
         ledger: Where decisions and counters live (default: in memory).
         clock: Returns the current time (timezone-aware); inject a fixed one in tests.
+        workers: Processes that render a large dispatch (more than one chunk of
+            1,000 candidates); 1 renders in this process. The records are the
+            same for any number (see :func:`tidings.dispatch.run_dispatch`).
+
+    Raises:
+        ValueError: ``workers`` is below 1.
     """
 
     def __init__(
@@ -132,7 +138,11 @@ class Workspace:
         ledger: Ledger | None = None,
         *,
         clock: Clock | None = None,
+        workers: int = 1,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        self.workers = workers
         if store is None:
             from .storage.memory import MemoryStore
 
@@ -148,11 +158,11 @@ class Workspace:
         self._load_definitions()
 
     @classmethod
-    def sqlite(cls, path: str | Path, *, clock: Clock | None = None) -> Workspace:
+    def sqlite(cls, path: str | Path, *, clock: Clock | None = None, workers: int = 1) -> Workspace:
         """A durable workspace in one SQLite file (created if missing)."""
         from .storage.sqlite import SQLiteStore
 
-        return cls(SQLiteStore(path), SQLiteLedger(path), clock=clock)
+        return cls(SQLiteStore(path), SQLiteLedger(path), clock=clock, workers=workers)
 
     def close(self) -> None:
         """Close the store and the ledger."""
@@ -438,7 +448,7 @@ class Workspace:
         if bulletin.targeting_cap is not None:
             plan.cap_selected = self._select_under_cap(plan, query, bulletin.targeting_cap)
         candidates = (Candidate(p.identity, p) for p in self.store.iter_audience(query, now=now))
-        return run_dispatch(plan, candidates, sink=sink, keep=keep)
+        return run_dispatch(plan, candidates, sink=sink, keep=keep, workers=self.workers)
 
     def _select_under_cap(self, plan: DispatchPlan, query: AudienceQuery, cap: int) -> set[str]:
         """First pass of a capped bulletin: who falls under the cap, deterministically.
@@ -630,7 +640,9 @@ class Workspace:
             else:
                 seen.add(identity)
                 unique.append((identity, data))
-        summary = run_dispatch(plan, self._candidates(unique), sink=sink, keep=keep)
+        summary = run_dispatch(
+            plan, self._candidates(unique), sink=sink, keep=keep, workers=self.workers
+        )
         for identity in duplicates:
             skip_summary = _duplicate(campaign.id, identity, sink, keep)
             summary.merge(skip_summary)

@@ -18,9 +18,9 @@ Inside another model (a campaign holding messages) pydantic's wrapping applies;
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
@@ -35,6 +35,26 @@ from ..errors import (
 from ..templating import EscapeMode, Limits, Template, compile_template
 
 _DEFAULT_OUTPUT_BYTES = Limits().output_bytes
+
+_P = TypeVar("_P", bound=BaseModel)
+_set = object.__setattr__
+
+
+def construct_payload(cls: type[_P], values: dict[str, Any]) -> _P:
+    """Build a payload model from trusted, already checked values (render hot path).
+
+    The object ``cls.model_construct(**values)`` would build when ``values`` holds
+    every field, made directly: pydantic's generic ``model_construct`` walks each
+    field's aliases and defaults, which costs more than rendering a push message.
+    ``values`` is kept as the instance's ``__dict__`` (the caller hands it over).
+    Only for payload models: no aliases, no private attributes, no post-init.
+    """
+    model = cls.__new__(cls)
+    _set(model, "__dict__", values)
+    _set(model, "__pydantic_fields_set__", set(values))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
 
 
 def template_error_from(exc: ValidationError) -> TemplateError | None:
@@ -79,6 +99,16 @@ def check_size(text: str, limit: int, field: str) -> None:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > limit:
         raise PayloadTooLargeError(size, limit, field=field)
+
+
+def json_size_bound(texts: Iterable[str]) -> int:
+    r"""An upper bound on the UTF-8 bytes these strings take inside JSON, quotes included.
+
+    With ``ensure_ascii=False`` a character becomes at most six bytes (``\u001f``);
+    anything else it may become (an escape of two bytes, UTF-8 of up to four) is
+    shorter. Lets a size check skip serialising a payload that cannot be too large.
+    """
+    return sum(6 * len(text) + 2 for text in texts)
 
 
 def check_header(value: str, field: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..templating import EscapeMode, Limits
-from ._base import ChannelMessage, check_header, check_size, limits_for
+from ._base import ChannelMessage, check_header, check_size, construct_payload, limits_for
 
 DEFAULT_EMAIL_BODY_BYTES = 1_000_000
 """The default limit on each email body part (1 MB, UTF-8 bytes)."""
@@ -118,10 +118,13 @@ class EmailMessage(ChannelMessage):
         text = texts.get("text") or None
         if text is not None:
             check_size(text, self.max_html_bytes, "email.text")
-        return EmailPayload.model_construct(
-            subject=texts["subject"],
-            html=texts["html"],
-            text=text,
-            from_name=texts.get("from_name") or None,
-            reply_to=texts.get("reply_to") or None,
+        return construct_payload(
+            EmailPayload,
+            {
+                "subject": texts["subject"],
+                "html": texts["html"],
+                "text": text,
+                "from_name": texts.get("from_name") or None,
+                "reply_to": texts.get("reply_to") or None,
+            },
         )

@@ -9,10 +9,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..templating import EscapeMode, Limits
-from ._base import ChannelMessage, check_size
+from ._base import ChannelMessage, check_size, construct_payload, json_size_bound
 
 DEFAULT_PUSH_PAYLOAD_BYTES = 4096
 """The default push size limit (APNs and FCM both cap a notification at 4 KB)."""
+
+_FRAME_BYTES = 128
+"""More than the fixed part of a push payload's JSON: key names, braces,
+separators and ``null``s (``{"title":,"body":,"deep_link":null,...}``, 80 bytes)."""
 
 
 class PushPayload(BaseModel):
@@ -121,13 +125,27 @@ class PushMessage(ChannelMessage):
                 (field ``push``).
         """
         texts = self._render_texts(profile, trigger, namespaces)
-        payload = PushPayload.model_construct(
-            title=texts["title"],
-            body=texts["body"],
-            deep_link=texts.get("deep_link") or None,
-            image_url=texts.get("image_url") or None,
-            extras={key: texts[f"extras.{key}"] for key in self.extras},
-            ttl_seconds=self.ttl_seconds,
+        payload = construct_payload(
+            PushPayload,
+            {
+                "title": texts["title"],
+                "body": texts["body"],
+                "deep_link": texts.get("deep_link") or None,
+                "image_url": texts.get("image_url") or None,
+                "extras": {key: texts[f"extras.{key}"] for key in self.extras},
+                "ttl_seconds": self.ttl_seconds,
+            },
         )
-        check_size(payload.to_json(), self.max_payload_bytes, "push")
+        # The payload's JSON is its texts (each at most six bytes a character once
+        # escaped), the extras' keys and a bounded frame of key names and literals:
+        # when even that bound fits, serialising it just to measure it is wasted.
+        bound = (
+            json_size_bound(texts.values())
+            + json_size_bound(self.extras)
+            + 2 * len(self.extras)  # a colon and a comma per entry
+            + len(str(self.ttl_seconds))
+            + _FRAME_BYTES
+        )
+        if bound > self.max_payload_bytes:
+            check_size(payload.to_json(), self.max_payload_bytes, "push")
         return payload

@@ -12,7 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ChannelError, InvalidWebhookBodyError
 from ..templating import EscapeMode, Limits
-from ._base import ChannelMessage, check_header, check_size, describe_char, limits_for
+from ._base import (
+    ChannelMessage,
+    check_header,
+    check_size,
+    construct_payload,
+    describe_char,
+    limits_for,
+)
 
 DEFAULT_WEBHOOK_BODY_BYTES = 1_000_000
 """The default limit on a rendered webhook body (1 MB, UTF-8 bytes)."""
@@ -198,6 +205,6 @@ class WebhookMessage(ChannelMessage):
             text = texts["body"]
             check_size(text, self.max_body_bytes, "webhook.body")
             body = _parse_body(text)
-        return WebhookPayload.model_construct(
-            url=url, method=self.method, headers=headers, body=body
+        return construct_payload(
+            WebhookPayload, {"url": url, "method": self.method, "headers": headers, "body": body}
         )
