@@ -217,6 +217,13 @@ def outcome(template: Template, data: dict[str, Any]) -> object:
         return (type(exc), exc.line, exc.column)
 
 
+def _leaks_a_python_repr(text: object) -> bool:
+    """python-liquid itself prints an object's repr in odd corners
+    (``{{ empty | reverse | split: "a" }}``): both paths then show a memory address,
+    which differs between renders, so such examples cannot be compared."""
+    return isinstance(text, str) and ("<liquid." in text or "&lt;liquid." in text)
+
+
 def check_same(source: str, data: dict[str, Any], escape: str, limits: Limits) -> None:
     try:
         template = tidings.compile_template(
@@ -236,6 +243,7 @@ def check_same(source: str, data: dict[str, Any], escape: str, limits: Limits) -
         raw: object = template._render_fn(dict(data))
     except Exception:  # noqa: BLE001 - any exception hands over to the interpreter
         raw = None
+    assume(not _leaks_a_python_repr(expected))
     if isinstance(expected, str):
         assert raw == expected, source
     else:
