@@ -8,7 +8,9 @@ Lines, and prints wall time, users/s per stage (match, eligibility, render,
 serialise) and peak RSS. Each measurement runs in a fresh process so peak RSS is
 the dispatch's own (``peak_rss_mb``: the dispatching process; ``worker_rss_mb``:
 the largest worker process; ``total_rss_mb``: all the peaks added up, an upper
-bound on what the dispatch held at once). With several ``--workers``
+bound on what the dispatch held at once; ``main_cpu_s``: CPU time, user and
+system, of the dispatching process during the dispatch, all its threads: less
+sensitive to other load on the machine than the wall time). With several ``--workers``
 values it also checks that every worker count wrote byte-identical deliveries.
 
     .venv/bin/python benchmarks/dispatch.py                       # N = 1,000,000
@@ -165,11 +167,16 @@ def measure(store_path: Path, out_dir: Path, users: int, workers: int) -> dict[s
     ws.publish_bulletin(dict(BULLETIN, targeting_cap=users // 10))
 
     started = time.perf_counter()
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     with ChildPeaks() as children, tidings.JsonLinesSink(out, include_skips=False) as sink:
         # A fixed request key: the same idempotency keys in every run, so the
         # deliveries of different worker counts can be compared byte for byte.
         result = ws.raise_business_event(dict(RAISE, idempotency_key="bench"), sink=sink)
     wall = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    main_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
+        cpu_after.ru_stime - cpu_before.ru_stime
+    )
     summary = result.summary
     # Peak RSS of the dispatch itself (the stage passes below hold lists on purpose).
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -216,6 +223,7 @@ def measure(store_path: Path, out_dir: Path, users: int, workers: int) -> dict[s
         "held_out": summary.held_out,
         "capped": summary.capped,
         "wall_s": round(wall, 2),
+        "main_cpu_s": round(main_cpu, 2),
         "users_per_s": round(users / wall),
         "candidates_per_s": round(summary.candidates / wall),
         "match_per_s": round(len(profiles) / match_s),

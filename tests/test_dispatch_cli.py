@@ -160,3 +160,33 @@ def test_progress_passes_resume_to_the_file_sink(tmp_path):
         progress = Progress(sink, io.StringIO(), enabled=False)
         progress.resume({"k1", "k2"})
     assert out.read_text(encoding="utf-8") == '{"type":"delivery","idempotency_key":"k1"}\n'
+
+
+def test_progress_forwards_encoded_lines_and_flush(tmp_path):
+    import io
+    from datetime import UTC, datetime
+
+    from tidings._dispatch_cli import Progress
+    from tidings.dispatch import LineSink
+    from tidings.models.records import Delivery, JsonLinesSink, encode_line
+
+    delivery = Delivery(
+        "campaign",
+        "c",
+        "u1",
+        "push",
+        {"title": "t"},
+        datetime(2026, 1, 1, tzinfo=UTC),
+        "k",
+        ("tok",),
+    )
+    out = tmp_path / "d.jsonl"
+    with JsonLinesSink(out) as sink:
+        progress = Progress(sink, io.StringIO(), enabled=False)
+        assert isinstance(progress, LineSink)
+        progress.write_encoded(delivery, encode_line(delivery))
+        progress.flush()
+        assert (
+            out.read_text(encoding="utf-8") == encode_line(delivery) + "\n"
+        )  # on disk after flush
+    assert (progress.count, progress.sent) == (1, 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import TidingsError
-from .models.records import JsonLinesSink, Record
+from .models.records import Delivery, JsonLinesSink, Record
 from .workspace import Workspace
 
 EXIT_OK = 0
@@ -33,11 +33,23 @@ class Progress:
         """Let the wrapped file sink resume a crashed dispatch (see ``JsonLinesSink.resume``)."""
         self.sink.resume(pending_keys)
 
+    def flush(self) -> None:
+        """Flush the wrapped file sink (the dispatch does it before marking a chunk emitted)."""
+        self.sink.flush()
+
+    def write_encoded(self, record: Record, line: str) -> None:
+        """Pass on a record whose JSON line a dispatch worker already encoded, and count it."""
+        self.sink.write_encoded(record, line)
+        self._count(record)
+
     def __call__(self, record: Record) -> None:
         """Pass the record on and count it."""
         self.sink(record)
+        self._count(record)
+
+    def _count(self, record: Record) -> None:
         self.count += 1
-        if record.__class__.__name__ == "Delivery":
+        if isinstance(record, Delivery):
             self.sent += 1
         if self.enabled:
             now = time.monotonic()

@@ -18,6 +18,7 @@ out for any number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import multiprocessing
@@ -27,7 +28,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, islice
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from .audience.control import hash_fraction, in_control_group
 from .channels import Message
@@ -40,7 +41,16 @@ from .errors import (
     TidingsError,
 )
 from .models.definitions import ControlGroup, CustomControlGroup
-from .models.records import Delivery, Record, Sink, Skip, SkipReason, Summary, delivery_key
+from .models.records import (
+    Delivery,
+    Record,
+    Sink,
+    Skip,
+    SkipReason,
+    Summary,
+    delivery_key,
+    encode_line,
+)
 from .models.users import UserProfile
 from .storage.ledger import ClaimRequest, Ledger
 
@@ -216,9 +226,25 @@ _Item = tuple[_Person, Mapping[str, Any] | None, bool]
 """One candidate for the per-user stages: the person, their own trigger data (or
 None for the shared data), and whether the targeting-cap pass left them out."""
 
-_Decided = Skip | tuple[Delivery, str, str]
+
+@runtime_checkable
+class LineSink(Protocol):
+    """A sink that can also take a delivery's JSON line already encoded (by a worker).
+
+    :class:`JsonLinesSink` is one; wrappers (the CLI's progress line) forward it.
+    """
+
+    def __call__(self, record: Record) -> None:
+        """Write one record."""
+
+    def write_encoded(self, record: Record, line: str) -> None:
+        """Write one record whose line is ``encode_line(record)``."""
+
+
+_Decided = Skip | tuple[Delivery, str, str, str | None]
 """A per-user verdict: a Skip, or a Delivery (before claims) with the user's local
-day and ISO week of the send (empty when no cap needs them)."""
+day and ISO week of the send (empty when no cap needs them) and its JSON line
+for a :class:`JsonLinesSink` (None when the sink is something else)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,9 +271,11 @@ class _Work:
     default_timezone: str
     periods: bool
     required_trigger_keys: frozenset[str]
+    encode: bool = False
+    """Whether to encode each delivery's JSON line here (for a :class:`JsonLinesSink`)."""
 
     @classmethod
-    def of(cls, plan: DispatchPlan) -> _Work:
+    def of(cls, plan: DispatchPlan, *, encode: bool = False) -> _Work:
         return cls(
             source=plan.source,
             source_id=plan.source_id,
@@ -266,6 +294,7 @@ class _Work:
             default_timezone=plan.default_timezone,
             periods=plan.cap is not None or bool(plan.frequency_caps),
             required_trigger_keys=plan.message.required_trigger_keys,
+            encode=encode,
         )
 
 
@@ -366,7 +395,7 @@ def _decide(work: _Work, item: _Item) -> _Decided:
         idempotency_key=delivery_key(source_id, work.dispatch_key, identity),
         to=address if channel != "webhook" else (str(payload.get("url", "")),),
     )
-    return delivery, day, week
+    return delivery, day, week, encode_line(delivery) if work.encode else None
 
 
 def _decide_all(work: _Work, items: list[_Item]) -> list[_Decided]:
@@ -381,8 +410,44 @@ def _init_worker(work: _Work) -> None:
     _WORKER_STATE["work"] = work
 
 
-def _decide_in_worker(items: list[_Item]) -> list[_Decided]:
-    return _decide_all(_WORKER_STATE["work"], items)
+_Packed = tuple[Any, ...]
+"""A verdict as a worker sends it back: plain values, no dataclass.
+
+Unpickling frozen slotted dataclasses runs Python code per object (their
+``__setstate__``), about ten times the cost of a tuple, and it happens in the
+dispatching process, the bottleneck; :func:`_unpack` rebuilds the same objects.
+"""
+
+
+def _pack(decided: list[_Decided]) -> list[_Packed]:
+    packed: list[_Packed] = []
+    for verdict in decided:
+        if isinstance(verdict, Skip):
+            packed.append((verdict.identity, verdict.reason, verdict.detail, verdict.field))
+        else:
+            d, day, week, line = verdict
+            packed.append(
+                (d.identity, d.payload, d.send_at, d.idempotency_key, d.to, day, week, line)
+            )
+    return packed
+
+
+def _unpack(work: _Work, packed: list[_Packed]) -> list[_Decided]:
+    source, source_id, channel = work.source, work.source_id, work.message.channel
+    decided: list[_Decided] = []
+    for values in packed:
+        if len(values) == 4:
+            identity, reason, detail, field_name = values
+            decided.append(Skip(source_id, identity, reason, detail, field_name))
+        else:
+            identity, payload, send_at, key, to, day, week, line = values
+            delivery = Delivery(source, source_id, identity, channel, payload, send_at, key, to)
+            decided.append((delivery, day, week, line))
+    return decided
+
+
+def _decide_in_worker(items: list[_Item]) -> list[_Packed]:
+    return _pack(_decide_all(_WORKER_STATE["work"], items))
 
 
 def _worker_ready() -> bool:
@@ -437,15 +502,22 @@ def _screen(plan: DispatchPlan, todo: list[Candidate]) -> _Chunk:
     return _Chunk(todo, records, items)
 
 
-def _settle(plan: DispatchPlan, chunk: _Chunk, decided: list[_Decided]) -> list[Record]:
+_Settled = tuple[list[Record], dict[str, str]]
+"""A chunk's records in order, and the encoded JSON lines of its deliveries (if any)."""
+
+
+def _settle(plan: DispatchPlan, chunk: _Chunk, decided: list[_Decided]) -> _Settled:
     """Claim the targeting cap and frequency caps for the chunk; the records, in order."""
     records = chunk.records
-    ready: list[tuple[Delivery, str, str]] = []
+    ready: list[tuple[Delivery, str, str, str | None]] = []
+    lines: dict[str, str] = {}
     for verdict in decided:
         if isinstance(verdict, Skip):
             records[verdict.identity] = verdict
         else:
             ready.append(verdict)
+            if verdict[3] is not None:
+                lines[verdict[0].identity] = verdict[3]
 
     # Targeting cap and frequency caps: one atomic claim for the chunk.
     if ready and (plan.cap is not None or plan.frequency_caps):
@@ -459,7 +531,7 @@ def _settle(plan: DispatchPlan, chunk: _Chunk, decided: list[_Decided]) -> list[
                 week=week,
                 apply_frequency=plan.preferences.apply_global_limits,
             )
-            for delivery, day, week in ready
+            for delivery, day, week, _line in ready
         ]
         if plan.cap_selected is None and plan.cap is not None:
             scope = f"cap:{plan.source_id}:{plan.dispatch_key}"
@@ -470,7 +542,7 @@ def _settle(plan: DispatchPlan, chunk: _Chunk, decided: list[_Decided]) -> list[
             cap=plan.cap,
             frequency_caps=plan.frequency_caps if plan.preferences.apply_global_limits else (),
         )
-        for delivery, _day, _week in ready:
+        for delivery, _day, _week, _line in ready:
             identity = delivery.identity
             claim = results[identity]
             if claim == "ok":
@@ -487,14 +559,23 @@ def _settle(plan: DispatchPlan, chunk: _Chunk, decided: list[_Decided]) -> list[
                     plan.source_id, identity, "frequency_cap", "the user's frequency cap is reached"
                 )
     else:
-        for delivery, _day, _week in ready:
+        for delivery, _day, _week, _line in ready:
             records[delivery.identity] = delivery
 
-    return [records[c.identity] for c in chunk.todo if c.identity in records]
+    # A line is used only for a record that is still its delivery (not a claim's skip).
+    return [records[c.identity] for c in chunk.todo if c.identity in records], lines
 
 
 class _Emitter:
-    """The per-chunk commit: store the decisions, hand them to the sink, mark them emitted."""
+    """The per-chunk commit: store the decisions, hand them to the sink, mark them emitted.
+
+    A chunk is marked emitted in the same ledger transaction that records the next
+    chunk (and the last one on its own, in :meth:`finish`): two transactions per
+    chunk instead of three. Until then the chunk's deliveries stay ``pending``, so a
+    crash re-processes at most the chunks not yet marked (as before, one chunk may
+    reach the sink twice; :class:`JsonLinesSink` drops its repeats on resume).
+    The sink is flushed (if it can be) before its chunk is marked.
+    """
 
     def __init__(
         self,
@@ -506,6 +587,10 @@ class _Emitter:
         self.sink = sink
         self.keep = keep
         self.summary = Summary()
+        self.lines: LineSink | None = sink if isinstance(sink, LineSink) else None
+        flush = getattr(sink, "flush", None)
+        self._flush: Callable[[], object] | None = flush if callable(flush) else None
+        self._unmarked: list[str] = []
 
     def todo(self, chunk: list[Candidate]) -> list[Candidate]:
         """The candidates of ``chunk`` not emitted by an earlier run (those are counted)."""
@@ -515,19 +600,44 @@ class _Emitter:
             self.summary.add_outcome(state, reason)
         return [c for c in chunk if c.identity not in done] if done else chunk
 
-    def emit(self, records: list[Record]) -> None:
+    def emit(self, settled: _Settled) -> None:
+        """Record a chunk (marking the previous one emitted), then hand it to the sink."""
+        records, lines = settled
         plan, sink, keep, summary = self.plan, self.sink, self.keep, self.summary
-        plan.ledger.record(records, dispatch_key=plan.dispatch_key, at=plan.now)
+        unmarked = self._unmarked
+        plan.ledger.record(
+            records,
+            dispatch_key=plan.dispatch_key,
+            at=plan.now,
+            emitted=(plan.source_id, unmarked) if unmarked else None,
+        )
+        self._unmarked = []
+        encoded = self.lines
         for record in records:
             summary.add(record)
-            if sink is not None:
+            if encoded is not None:
+                line = lines.get(record.identity) if isinstance(record, Delivery) else None
+                if line is not None:
+                    encoded.write_encoded(record, line)
+                else:
+                    encoded(record)
+            elif sink is not None:
                 sink(record)
             elif keep is not None:
                 if isinstance(record, Delivery):
                     keep[0].append(record)
                 else:
                     keep[1].append(record)
-        plan.ledger.mark_emitted(plan.source_id, plan.dispatch_key, [r.identity for r in records])
+        if self._flush is not None:
+            self._flush()
+        self._unmarked = [r.identity for r in records]
+
+    def finish(self) -> None:
+        """Mark the last chunk handed to the sink as emitted."""
+        if self._unmarked:
+            plan = self.plan
+            plan.ledger.mark_emitted(plan.source_id, plan.dispatch_key, self._unmarked)
+            self._unmarked = []
 
 
 def _worker_pool(work: _Work, workers: int) -> ProcessPoolExecutor:
@@ -554,10 +664,13 @@ def run_dispatch(
     """Run every candidate through the pipeline; stream records to ``sink`` or ``keep``.
 
     Candidates must have distinct identities (the callers deduplicate). Per chunk:
-    decide, store the decisions in the ledger, hand them to the sink, then mark
-    them emitted. A dispatch re-run with the same ``dispatch_key`` after a crash
-    skips what was already emitted (counting it from the ledger) and redoes the
-    rest, so nobody is sent twice and nobody is lost.
+    decide, store the decisions in the ledger, hand them to the sink (flushed),
+    then mark them emitted (in the transaction that stores the next chunk's
+    decisions; the last chunk on its own). A dispatch re-run with the same
+    ``dispatch_key`` after a crash skips what was already emitted (counting it
+    from the ledger) and redoes the rest, so nobody is sent twice and nobody is
+    lost. For a :class:`JsonLinesSink` each delivery's line is encoded by the
+    per-user stage (in the workers, if any).
 
     With ``workers`` above 1 and more than one chunk of candidates, worker
     processes do the per-user work (control group, reachability, trigger checks,
@@ -579,17 +692,34 @@ def run_dispatch(
         return emitter.summary
     second = next(chunks, None)
     chunks = chain([first] if second is None else [first, second], chunks)
-    if workers == 1 or second is None:
-        work = _Work.of(plan)
-        for chunk in chunks:
-            todo = emitter.todo(chunk)
-            if todo:
-                screened = _screen(plan, todo)
-                emitter.emit(_settle(plan, screened, _decide_all(work, screened.items)))
-        return emitter.summary
+    work = _Work.of(plan, encode=emitter.lines is not None)
+    try:
+        if workers == 1 or second is None:
+            for chunk in chunks:
+                todo = emitter.todo(chunk)
+                if todo:
+                    screened = _screen(plan, todo)
+                    emitter.emit(_settle(plan, screened, _decide_all(work, screened.items)))
+        else:
+            _run_in_workers(plan, work, emitter, chunks, workers)
+    except BaseException:
+        # The last chunk the sink took in full is still unmarked: mark it if the
+        # ledger lets us (a failing ledger is the error already on its way up).
+        with contextlib.suppress(Exception):
+            emitter.finish()
+        raise
+    emitter.finish()
+    return emitter.summary
 
-    work = _Work.of(plan)
-    in_flight: deque[tuple[_Chunk, Future[list[_Decided]]]] = deque()
+
+def _run_in_workers(
+    plan: DispatchPlan,
+    work: _Work,
+    emitter: _Emitter,
+    chunks: Iterable[list[Candidate]],
+    workers: int,
+) -> None:
+    in_flight: deque[tuple[_Chunk, Future[list[_Packed]]]] = deque()
     with _worker_pool(work, workers) as pool:
         # A worker takes a moment to start (a fresh interpreter importing tidings);
         # until one answers, this process decides the chunks itself.
@@ -606,11 +736,10 @@ def run_dispatch(
                 in_flight.append((screened, pool.submit(_decide_in_worker, screened.items)))
                 if len(in_flight) >= 2 * workers:
                     screened, future = in_flight.popleft()
-                    emitter.emit(_settle(plan, screened, future.result()))
+                    emitter.emit(_settle(plan, screened, _unpack(work, future.result())))
             while in_flight:
                 screened, future = in_flight.popleft()
-                emitter.emit(_settle(plan, screened, future.result()))
+                emitter.emit(_settle(plan, screened, _unpack(work, future.result())))
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-    return emitter.summary

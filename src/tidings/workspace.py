@@ -462,7 +462,8 @@ class Workspace:
 
         def unclaimed() -> Iterator[str]:
             batch: list[str] = []
-            for profile in self.store.iter_audience(query, now=plan.now):
+            # may_take_a_slot needs identity, addresses and time zone, not properties.
+            for profile in self.store.iter_audience(query, now=plan.now, properties=False):
                 if may_take_a_slot(plan, profile):
                     batch.append(profile.identity)
                 if len(batch) >= 1000:

@@ -55,8 +55,15 @@ class Store(Protocol):
         """The subset of ``identities`` whose profile satisfies every filter."""
         ...
 
-    def iter_audience(self, query: AudienceQuery, *, now: datetime) -> Iterator[UserProfile]:
-        """Stream the profiles in ``query``'s audience, ordered by identity."""
+    def iter_audience(
+        self, query: AudienceQuery, *, now: datetime, properties: bool = True
+    ) -> Iterator[UserProfile]:
+        """Stream the profiles in ``query``'s audience, ordered by identity.
+
+        With ``properties=False`` the profiles come with empty ``properties`` (the
+        same users in the same order, every other field the same): cheaper when
+        only identity, addresses and time zone matter.
+        """
         ...
 
     def events_for(

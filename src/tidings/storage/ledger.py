@@ -61,12 +61,22 @@ class Ledger(Protocol):
         """
         ...
 
-    def record(self, records: Iterable[Record], *, dispatch_key: str, at: datetime) -> None:
+    def record(
+        self,
+        records: Iterable[Record],
+        *,
+        dispatch_key: str,
+        at: datetime,
+        emitted: tuple[str, Sequence[str]] | None = None,
+    ) -> None:
         """Store the outcome of each record (delivery or skip) of a dispatch decided at ``at``.
 
         For a held-out user ``at`` is when they would have been sent (uplift baseline).
         Deliveries are stored as ``pending`` until :meth:`mark_emitted`; recording
         the same (source, dispatch, identity) again replaces a not-yet-emitted row.
+        ``emitted``, a (source id, identities) pair of the same dispatch, is marked
+        as by :meth:`mark_emitted` first, in the same transaction (one write
+        instead of two per chunk).
         """
         ...
 
@@ -333,9 +343,18 @@ class MemoryLedger:
         held = self._claims.get(source_id, set())
         return {i for i in identities if i in held}
 
-    def record(self, records: Iterable[Record], *, dispatch_key: str, at: datetime) -> None:
+    def record(
+        self,
+        records: Iterable[Record],
+        *,
+        dispatch_key: str,
+        at: datetime,
+        emitted: tuple[str, Sequence[str]] | None = None,
+    ) -> None:
         """See :meth:`Ledger.record`."""
         with self._lock:
+            if emitted is not None:
+                self._mark_emitted(emitted[0], dispatch_key, emitted[1])
             for record in records:
                 ident = (record.source_id, dispatch_key, record.identity)
                 if ident in self._emitted:
@@ -352,15 +371,19 @@ class MemoryLedger:
     def mark_emitted(self, source_id: str, dispatch_key: str, identities: Sequence[str]) -> None:
         """See :meth:`Ledger.mark_emitted`."""
         with self._lock:
-            rows = self._outcomes.get(source_id, [])
-            for identity in identities:
-                ident = (source_id, dispatch_key, identity)
-                position = self._outcome_index.get(ident)
-                if position is None:
-                    continue
-                self._emitted.add(ident)
-                if rows[position]["state"] == "pending":
-                    rows[position]["state"] = "sent"
+            self._mark_emitted(source_id, dispatch_key, identities)
+
+    def _mark_emitted(self, source_id: str, dispatch_key: str, identities: Sequence[str]) -> None:
+        """:meth:`mark_emitted` under the caller's lock."""
+        rows = self._outcomes.get(source_id, [])
+        for identity in identities:
+            ident = (source_id, dispatch_key, identity)
+            position = self._outcome_index.get(ident)
+            if position is None:
+                continue
+            self._emitted.add(ident)
+            if rows[position]["state"] == "pending":
+                rows[position]["state"] = "sent"
 
     def emitted(
         self, source_id: str, dispatch_key: str, identities: Sequence[str]
@@ -667,10 +690,18 @@ class SQLiteLedger:
                 raise
             return results
 
-    def record(self, records: Iterable[Record], *, dispatch_key: str, at: datetime) -> None:
-        """See :meth:`Ledger.record`."""
+    def record(
+        self,
+        records: Iterable[Record],
+        *,
+        dispatch_key: str,
+        at: datetime,
+        emitted: tuple[str, Sequence[str]] | None = None,
+    ) -> None:
+        """See :meth:`Ledger.record`: one IMMEDIATE transaction, with ``emitted`` if given."""
         rows = [_outcome_row(r, dispatch_key, at.isoformat()) for r in records]
-        if not rows:
+        marks = emitted is not None and bool(emitted[1])
+        if not rows and not marks:
             return
         updates = ", ".join(
             f"{c} = excluded.{c}" for c in _OUTCOME_COLUMNS if c not in _DECISION_KEY
@@ -678,30 +709,37 @@ class SQLiteLedger:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.executemany(
-                    f"INSERT INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}) "  # noqa: S608 - fixed column names
-                    f"VALUES ({', '.join('?' * len(_OUTCOME_COLUMNS))}) "
-                    "ON CONFLICT (source_id, dispatch_key, identity) "
-                    f"DO UPDATE SET {updates} WHERE emitted = 0",
-                    rows,
-                )
+                if emitted is not None and marks:
+                    self._mark_emitted(emitted[0], dispatch_key, emitted[1])
+                if rows:
+                    self._conn.executemany(
+                        f"INSERT INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}) "  # noqa: S608 - fixed column names
+                        f"VALUES ({', '.join('?' * len(_OUTCOME_COLUMNS))}) "
+                        "ON CONFLICT (source_id, dispatch_key, identity) "
+                        f"DO UPDATE SET {updates} WHERE emitted = 0",
+                        rows,
+                    )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+
+    def _mark_emitted(self, source_id: str, dispatch_key: str, identities: Sequence[str]) -> None:
+        """The UPDATE of :meth:`mark_emitted`, inside the caller's transaction."""
+        self._in_chunks(
+            "UPDATE outcomes SET emitted = 1, "
+            "state = CASE state WHEN 'pending' THEN 'sent' ELSE state END "
+            "WHERE source_id = ? AND dispatch_key = ? AND identity IN ({marks})",
+            (source_id, dispatch_key),
+            list(identities),
+        )
 
     def mark_emitted(self, source_id: str, dispatch_key: str, identities: Sequence[str]) -> None:
         """See :meth:`Ledger.mark_emitted`."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._in_chunks(
-                    "UPDATE outcomes SET emitted = 1, "
-                    "state = CASE state WHEN 'pending' THEN 'sent' ELSE state END "
-                    "WHERE source_id = ? AND dispatch_key = ? AND identity IN ({marks})",
-                    (source_id, dispatch_key),
-                    list(identities),
-                )
+                self._mark_emitted(source_id, dispatch_key, identities)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")

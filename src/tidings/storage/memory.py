@@ -259,15 +259,21 @@ class MemoryStore:
             return sorted(i for i, ts in latest.items() if start is None or ts >= start)
         return self._sorted_identities()
 
-    def iter_audience(self, query: AudienceQuery, *, now: datetime) -> Iterator[UserProfile]:
-        """Stream the profiles in ``query``'s audience, ordered by identity."""
+    def iter_audience(
+        self, query: AudienceQuery, *, now: datetime, properties: bool = True
+    ) -> Iterator[UserProfile]:
+        """Stream the profiles in ``query``'s audience, ordered by identity.
+
+        With ``properties=False`` every profile comes with empty ``properties``
+        (as from the SQLite store, which then skips reading them).
+        """
         require_aware(now)
         for identity in self._candidates(query, now):
             profile = self._profiles.get(identity)
             if profile is not None and audience_matches(
                 profile, self._grouped_events(identity), query, now=now
             ):
-                yield profile
+                yield profile if properties else profile.model_copy(update={"properties": {}})
 
     def events_for(
         self, identity: str, *, name: str | None = None, since: datetime | None = None

@@ -147,6 +147,8 @@ _UPSERT_EVENT_PROP: Final = """
     DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)
 """
 _PROFILE_COLUMNS: Final = "p.identity, p.name, p.email, p.push_tokens, p.timezone, p.properties"
+_LIGHT_PROFILE_COLUMNS: Final = "p.identity, p.name, p.email, p.push_tokens, p.timezone"
+"""The profile columns without ``properties`` (``iter_audience(..., properties=False)``)."""
 
 
 def _micros(moment: datetime) -> int:
@@ -213,6 +215,28 @@ def _profile_from_row(row: tuple[Any, ...]) -> UserProfile:
             "push_tokens": _tokens(tokens),
             "timezone": timezone,
             "properties": _decode(properties),
+        },
+    )
+    _set(profile, "__pydantic_fields_set__", set(_PROFILE_FIELDS))
+    _set(profile, "__pydantic_extra__", None)
+    _set(profile, "__pydantic_private__", None)
+    return profile
+
+
+def _light_profile_from_row(row: tuple[Any, ...]) -> UserProfile:
+    """Like :func:`_profile_from_row` for a row without ``properties`` (left empty)."""
+    identity, name, email, tokens, timezone = row
+    profile = _new_profile(UserProfile)
+    _set(
+        profile,
+        "__dict__",
+        {
+            "identity": identity,
+            "name": name,
+            "email": email,
+            "push_tokens": _tokens(tokens),
+            "timezone": timezone,
+            "properties": {},
         },
     )
     _set(profile, "__pydantic_fields_set__", set(_PROFILE_FIELDS))
@@ -466,7 +490,9 @@ def _where(tests: Sequence[str]) -> str:
     return " AND ".join(tests) if tests else "1"
 
 
-def _audience_sql(query: AudienceQuery, now: datetime) -> tuple[str, list[object]]:
+def _audience_sql(
+    query: AudienceQuery, now: datetime, columns: str = _PROFILE_COLUMNS
+) -> tuple[str, list[object]]:
     """The audience query: one SELECT, ordered by identity, with everything pushed down."""
     sql = _Compiler(now)
     tests: list[str] = []
@@ -493,7 +519,7 @@ def _audience_sql(query: AudienceQuery, now: datetime) -> tuple[str, list[object
         )
     tests += [sql.match(rule, value) for rule, value in matches]
     tests += sql.filters(query.filters)
-    statement = f"SELECT {_PROFILE_COLUMNS} FROM {source} WHERE {_where(tests)} ORDER BY {order}"
+    statement = f"SELECT {columns} FROM {source} WHERE {_where(tests)} ORDER BY {order}"
     return statement, sql.params
 
 
@@ -718,14 +744,21 @@ class SQLiteStore:
             matched.update(row[0] for row in self._fetchall(statement, [*chunk, *sql.params]))
         return matched
 
-    def iter_audience(self, query: AudienceQuery, *, now: datetime) -> Iterator[UserProfile]:
+    def iter_audience(
+        self, query: AudienceQuery, *, now: datetime, properties: bool = True
+    ) -> Iterator[UserProfile]:
         """Stream the profiles in ``query``'s audience, ordered by identity.
 
         One SQL query (segment, matches and filters pushed down), read with a cursor
-        in batches of 1,000 rows.
+        in batches of 1,000 rows. With ``properties=False`` the ``properties`` column
+        is neither read nor decoded: every profile comes with empty ``properties``
+        (the same users, in the same order, with the same other fields).
         """
-        statement, params = _audience_sql(query, require_aware(now))
-        return self._stream(statement, params, _profile_from_row)
+        if properties:
+            statement, params = _audience_sql(query, require_aware(now))
+            return self._stream(statement, params, _profile_from_row)
+        statement, params = _audience_sql(query, require_aware(now), _LIGHT_PROFILE_COLUMNS)
+        return self._stream(statement, params, _light_profile_from_row)
 
     def explain_audience(self, query: AudienceQuery, *, now: datetime) -> list[str]:
         """SQLite's query plan for ``query``'s audience (for tuning and tests)."""
