@@ -7,7 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tidings.storage.ledger import MemoryLedger, SQLiteLedger
+from tidings.storage.ledger import ClaimRequest, MemoryLedger, SQLiteLedger
+
+
+def claim_under_cap(ledger, source_id, identities, cap):
+    """Targeting-cap-only claims (no frequency caps): the identities admitted."""
+    requests = [
+        ClaimRequest(identity=i, key=f"{source_id}:{i}", channel="push", day="d", week="w")
+        for i in dict.fromkeys(identities)
+    ]
+    results = ledger.claim(source_id, requests, cap=cap, frequency_caps=())
+    return {identity for identity, verdict in results.items() if verdict == "ok"}
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -18,12 +28,12 @@ def ledger(request, tmp_path):
 
 
 def test_claims_admit_new_users_until_the_cap(ledger):
-    assert ledger.claim_targets("c1", ["a", "b", "c"], 2) == {"a", "b"}
+    assert claim_under_cap(ledger, "c1", ["a", "b", "c"], 2) == {"a", "b"}
     assert ledger.cap_used("c1") == 2
     # already-admitted users are admitted again without a new slot
-    assert ledger.claim_targets("c1", ["c", "a", "d"], 2) == {"a"}
+    assert claim_under_cap(ledger, "c1", ["c", "a", "d"], 2) == {"a"}
     assert ledger.cap_used("c1") == 2
-    assert ledger.claim_targets("c2", ["c"], 2) == {"c"}
+    assert claim_under_cap(ledger, "c2", ["c"], 2) == {"c"}
 
 
 def test_definitions_sequences_responses_and_activity(ledger):
@@ -52,8 +62,8 @@ def test_cap_never_exceeded(batches, cap):
     sqlite_ledger = SQLiteLedger(":memory:")
     admitted_ever: set[str] = set()
     for batch in batches:
-        got = memory.claim_targets("c", batch, cap)
-        assert got == sqlite_ledger.claim_targets("c", batch, cap)
+        got = claim_under_cap(memory, "c", batch, cap)
+        assert got == claim_under_cap(sqlite_ledger, "c", batch, cap)
         assert got <= set(batch)
         admitted_ever |= got
         assert len(admitted_ever) <= cap
@@ -65,7 +75,7 @@ def _claim_worker(path: str, worker: int, cap: int, queue) -> None:
     admitted: set[str] = set()
     for batch in range(20):
         ids = [f"w{worker}-u{batch}-{i}" for i in range(10)]
-        admitted |= ledger.claim_targets("campaign", ids, cap)
+        admitted |= claim_under_cap(ledger, "campaign", ids, cap)
     ledger.close()
     queue.put(sorted(admitted))
 

@@ -27,15 +27,6 @@ __all__ = ["ClaimRequest", "ClaimResult", "Ledger", "MemoryLedger", "SQLiteLedge
 class Ledger(Protocol):
     """Durable state of dispatches: caps, decisions, definitions, replayable responses."""
 
-    def claim_targets(self, source_id: str, identities: Sequence[str], cap: int) -> set[str]:
-        """Atomically admit users under a targeting cap of ``cap`` distinct users.
-
-        A user admitted before (any earlier trigger) is admitted again without using
-        a new slot. New users are admitted in the given order while slots remain.
-        Returns the admitted identities.
-        """
-        ...
-
     def cap_used(self, source_id: str) -> int:
         """How many distinct users the source has admitted so far."""
         ...
@@ -293,19 +284,6 @@ class MemoryLedger:
         self._responses: dict[str, dict[str, Any]] = {}
         self._activity: list[dict[str, Any]] = []
 
-    def claim_targets(self, source_id: str, identities: Sequence[str], cap: int) -> set[str]:
-        """See :meth:`Ledger.claim_targets`."""
-        with self._lock:
-            claimed = self._claims.setdefault(source_id, set())
-            admitted: set[str] = set()
-            for identity in identities:
-                if identity in claimed:
-                    admitted.add(identity)
-                elif len(claimed) < cap:
-                    claimed.add(identity)
-                    admitted.add(identity)
-            return admitted
-
     def claim(
         self,
         source_id: str,
@@ -533,51 +511,6 @@ class SQLiteLedger:
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
             return self._conn.execute(sql, params)
-
-    def claim_targets(self, source_id: str, identities: Sequence[str], cap: int) -> set[str]:
-        """See :meth:`Ledger.claim_targets`: one IMMEDIATE transaction per call."""
-        if not identities:
-            return set()
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute(
-                    "SELECT used FROM cap_counts WHERE source_id = ?", (source_id,)
-                ).fetchone()
-                used = row[0] if row else 0
-                admitted: set[str] = set()
-                new: list[str] = []
-                unique = list(dict.fromkeys(identities))
-                for start in range(0, len(unique), 500):
-                    chunk = unique[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    admitted.update(
-                        r[0]
-                        for r in conn.execute(
-                            f"SELECT identity FROM cap_claims WHERE source_id = ? "  # noqa: S608 - placeholders only
-                            f"AND identity IN ({marks})",
-                            (source_id, *chunk),
-                        )
-                    )
-                for identity in unique:
-                    if identity not in admitted and used + len(new) < cap:
-                        new.append(identity)
-                conn.executemany(
-                    "INSERT INTO cap_claims (source_id, identity) VALUES (?, ?)",
-                    [(source_id, i) for i in new],
-                )
-                conn.execute(
-                    "INSERT INTO cap_counts (source_id, used) VALUES (?, ?) "
-                    "ON CONFLICT (source_id) DO UPDATE SET used = excluded.used",
-                    (source_id, used + len(new)),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            admitted.update(new)
-            return admitted
 
     def claimed(self, source_id: str, identities: Sequence[str]) -> set[str]:
         """See :meth:`Ledger.claimed`."""
