@@ -39,7 +39,7 @@ from .models.definitions import (
     ExternalTriggerCampaign,
     WorkspaceSettings,
 )
-from .models.records import Dispatch, Sink, Summary
+from .models.records import Dispatch, Sink, Skip, Summary
 from .models.users import UserEvent, UserProfile
 from .storage.base import Store
 from .storage.ledger import Ledger, MemoryLedger, SQLiteLedger
@@ -645,8 +645,14 @@ class Workspace:
             plan, self._candidates(unique), sink=sink, keep=keep, workers=self.workers
         )
         for identity in duplicates:
-            skip_summary = _duplicate(campaign.id, identity, sink, keep)
-            summary.merge(skip_summary)
+            skip = Skip(
+                campaign.id, identity, "duplicate_recipient", "identity listed more than once"
+            )
+            summary.add(skip)
+            if sink is not None:
+                sink(skip)
+            elif keep is not None:
+                keep[1].append(skip)
         result.summary = summary
         result.summaries[campaign.id] = summary
         result.response = {
@@ -668,19 +674,6 @@ class Workspace:
             profiles = self.store.get_profiles([identity for identity, _ in chunk])
             for identity, data in chunk:
                 yield Candidate(identity, profiles.get(identity), data)
-
-
-def _duplicate(campaign_id: str, identity: str, sink: Sink | None, keep: Any) -> Summary:
-    from .models.records import Skip
-
-    skip = Skip(campaign_id, identity, "duplicate_recipient", "identity listed more than once")
-    summary = Summary()
-    summary.add(skip)
-    if sink is not None:
-        sink(skip)
-    elif keep is not None:
-        keep[1].append(skip)
-    return summary
 
 
 def _resume_sink(sink: Sink | None, pending: set[str]) -> None:
