@@ -151,12 +151,22 @@ def _reason_for(exc: BaseException) -> SkipReason:
     return "render_error"
 
 
-def _address(channel: str, profile: UserProfile) -> tuple[str, ...] | None:
+def _address(channel: str, email: str | None, tokens: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Where a channel reaches a user: the email, the push tokens, or () for webhooks.
+
+    None when the user cannot be reached on the channel.
+    """
     if channel == "email":
-        return (profile.email,) if profile.email else None
+        return (email,) if email else None
     if channel == "push":
-        return profile.push_tokens or None
+        return tokens or None
     return ()
+
+
+_UNREACHABLE: dict[str, tuple[SkipReason, str]] = {
+    "email": ("no_email", "the profile has no email address"),
+    "push": ("no_push_token", "the profile has no push address"),
+}
 
 
 def _json_size(data: Mapping[str, Any]) -> int:
@@ -188,7 +198,7 @@ def may_take_a_slot(plan: DispatchPlan, profile: UserProfile) -> bool:
     """
     if plan.hold_out is not None and plan.hold_out.holds(profile.identity):
         return False
-    if _address(plan.message.channel, profile) is None:
+    if _address(plan.message.channel, profile.email, profile.push_tokens) is None:
         return False
     if (
         plan.preferences.dnd is None
@@ -330,17 +340,10 @@ def _decide(work: _Work, item: _Item) -> _Decided:
     if hold_out is not None and hold_out.holds(identity):
         return Skip(source_id, identity, "control_group", f"held out ({hold_out.scope})")
     channel = work.message.channel
-    address: tuple[str, ...]
-    if channel == "email":
-        if not email:
-            return Skip(source_id, identity, "no_email", "the profile has no email address")
-        address = (email,)
-    elif channel == "push":
-        if not tokens:
-            return Skip(source_id, identity, "no_push_token", "the profile has no push address")
-        address = tokens
-    else:
-        address = ()
+    address = _address(channel, email, tokens)
+    if address is None:
+        reason, detail = _UNREACHABLE[channel]
+        return Skip(source_id, identity, reason, detail)
     trigger = own_trigger if own_trigger is not None else work.shared_trigger
     if work.max_trigger_bytes is not None and trigger and own_trigger is not None:
         size = _json_size(trigger)
