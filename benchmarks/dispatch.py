@@ -146,7 +146,7 @@ def measure(store_path: Path, out_dir: Path, users: int, workers: int) -> dict[s
     import tidings
     from tidings.audience.filters import AudienceQuery
     from tidings.dispatch import DispatchPlan, HoldOut, may_take_a_slot
-    from tidings.storage.ledger import SQLiteLedger
+    from tidings.storage import SQLiteLedger
     from tidings.storage.sqlite import SQLiteStore
 
     config = _config(users)

@@ -14,8 +14,7 @@ from tidings.audience.filters import AudienceQuery
 from tidings.dispatch import DispatchPlan, HoldOut, may_take_a_slot, select_under_cap
 from tidings.models.definitions import Bulletin
 from tidings.models.records import Delivery, Skip, encode_line
-from tidings.storage import MemoryStore, SQLiteStore
-from tidings.storage.ledger import MemoryLedger, SQLiteLedger
+from tidings.storage import MemoryLedger, MemoryStore, SQLiteLedger, SQLiteStore
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SMALL_CHUNK = 25

@@ -47,6 +47,15 @@ from .models.records import Skip as Skip
 from .models.records import Summary as Summary
 from .models.users import UserEvent as UserEvent
 from .models.users import UserProfile as UserProfile
+from .storage import Ledger as Ledger
+from .storage import MemoryLedger as MemoryLedger
+from .storage import MemoryRegistry as MemoryRegistry
+from .storage import MemoryStore as MemoryStore
+from .storage import Registry as Registry
+from .storage import SQLiteLedger as SQLiteLedger
+from .storage import SQLiteRegistry as SQLiteRegistry
+from .storage import SQLiteStore as SQLiteStore
+from .storage import Store as Store
 from .templating import Limits as Limits
 from .templating import Template as Template
 from .templating import compile_template as compile_template
@@ -74,9 +83,13 @@ __all__ = [
     "HeaderInjectionError",
     "InvalidWebhookBodyError",
     "JsonLinesSink",
+    "Ledger",
     "LimitExceededError",
     "Limits",
     "MatchRule",
+    "MemoryLedger",
+    "MemoryRegistry",
+    "MemoryStore",
     "Message",
     "MessageField",
     "MissingTriggerKeyError",
@@ -85,10 +98,15 @@ __all__ = [
     "PropertyFilter",
     "PushMessage",
     "PushPayload",
+    "Registry",
     "RenderError",
+    "SQLiteLedger",
+    "SQLiteRegistry",
+    "SQLiteStore",
     "Schedule",
     "Segment",
     "Skip",
+    "Store",
     "Summary",
     "Template",
     "TemplateError",

@@ -599,7 +599,7 @@ def _stored_fingerprint(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     with Workspace.sqlite(path) as ws:
-        return ws.ledger.definitions("demo").get("fingerprint")
+        return ws.registry.definitions("demo").get("fingerprint")
 
 
 def run_demo(
@@ -655,7 +655,7 @@ def run_demo(
     if reuse:
         say(f"reusing {database} (same seed and size; pass --fresh to rebuild)")
         with Workspace.sqlite(database, clock=clock) as ws:
-            counts = ws.ledger.definitions("demo").get("counts", {})
+            counts = ws.registry.definitions("demo").get("counts", {})
             users, events_count = int(counts.get("users", 0)), int(counts.get("events", 0))
             delivered = int(counts.get("delivered", 0))
             engaged = int(counts.get("engagement_events", 0))
@@ -665,7 +665,7 @@ def run_demo(
         _remove_database(database)
         deliveries_path.unlink(missing_ok=True)
         with Workspace.sqlite(database, clock=clock) as ws:
-            ws.ledger.save_definition("demo", "fingerprint", {**fingerprint, "complete": False})
+            ws.registry.save_definition("demo", "fingerprint", {**fingerprint, "complete": False})
             say(
                 f"[1/5] generating {config.users:,} users and about "
                 f"{int(config.users * config.events_per_user):,} events (seed {config.seed})"
@@ -708,7 +708,7 @@ def run_demo(
             )
             say("[5/5] computing stats")
             stats = compute_stats(ws)
-            ws.ledger.save_definition(
+            ws.registry.save_definition(
                 "demo",
                 "counts",
                 {
@@ -718,7 +718,7 @@ def run_demo(
                     "engagement_events": engaged,
                 },
             )
-            ws.ledger.save_definition("demo", "fingerprint", {**fingerprint, "complete": True})
+            ws.registry.save_definition("demo", "fingerprint", {**fingerprint, "complete": True})
     preview_index = previews(out_dir / "preview") if previews is not None else None
     links = [("deliveries.jsonl", deliveries_path.name)]
     if preview_index is not None:

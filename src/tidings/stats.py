@@ -390,7 +390,7 @@ class EngagementEvents:
 def configure_engagement(
     ws: Workspace, *, viewed: str = DEFAULT_VIEWED, clicked: str = DEFAULT_CLICKED
 ) -> EngagementEvents:
-    """Name the user events the messaging service reports back; stored in the ledger.
+    """Name the user events the messaging service reports back; stored in the registry.
 
     Raises:
         DefinitionError: a name is empty or the two names are the same.
@@ -403,13 +403,13 @@ def configure_engagement(
             field="engagement",
         )
     names = EngagementEvents(viewed=viewed, clicked=clicked)
-    ws.ledger.save_definition(_DEFINITION_KIND, _ENGAGEMENT_KEY, names.to_dict())
+    ws.registry.save_definition(_DEFINITION_KIND, _ENGAGEMENT_KEY, names.to_dict())
     return names
 
 
 def engagement_events(ws: Workspace) -> EngagementEvents:
     """The engagement event names configured for ``ws`` (the defaults when none are)."""
-    stored = ws.ledger.definitions(_DEFINITION_KIND).get(_ENGAGEMENT_KEY)
+    stored = ws.registry.definitions(_DEFINITION_KIND).get(_ENGAGEMENT_KEY)
     if not stored:
         return EngagementEvents()
     return EngagementEvents(
@@ -513,7 +513,7 @@ def activity_log(
     """
     start, stop = _bound(since, end=False), _bound(until, end=True)
     rows = []
-    for entry in ws.ledger.activity():
+    for entry in ws.registry.activity():
         if business_event is not None and entry.get("business_event") != business_event:
             continue
         if start is not None or stop is not None:
@@ -559,7 +559,7 @@ def goal_for(ws: Workspace, source_id: str, kind: SourceKind | None = None) -> G
         bulletin = ws.bulletins.get(source_id)
         if bulletin is None:
             return None
-        event = ws.ledger.definitions("business_event").get(bulletin.business_event) or {}
+        event = ws.registry.definitions("business_event").get(bulletin.business_event) or {}
         goal = event.get("goal")
         return Goal.model_validate(goal) if goal else None
     return None

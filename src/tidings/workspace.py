@@ -42,7 +42,9 @@ from .models.definitions import (
 from .models.records import Dispatch, Sink, Skip, Summary
 from .models.users import UserEvent, UserProfile
 from .storage.base import Store
-from .storage.ledger import Ledger, MemoryLedger, SQLiteLedger
+from .storage.ledger import Ledger, MemoryLedger
+from .storage.registry import MemoryRegistry, Registry, SQLiteRegistry
+from .storage.sqlite_ledger import SQLiteLedger
 
 __all__ = ["Clock", "Workspace"]
 
@@ -123,6 +125,9 @@ class Workspace:
     Args:
         store: Where profiles and events live (default: in memory).
         ledger: Where decisions and counters live (default: in memory).
+        registry: Where definitions, saved responses and the activity log live
+            (default: beside an :class:`~tidings.storage.SQLiteLedger`, in the
+            same file; otherwise in memory).
         clock: Returns the current time (timezone-aware); inject a fixed one in tests.
         workers: Processes that render a large dispatch (more than one chunk of
             1,000 candidates); 1 renders in this process. The records are the
@@ -136,6 +141,7 @@ class Workspace:
         self,
         store: Store | None = None,
         ledger: Ledger | None = None,
+        registry: Registry | None = None,
         *,
         clock: Clock | None = None,
         workers: int = 1,
@@ -149,6 +155,13 @@ class Workspace:
             store = MemoryStore()
         self.store: Store = store
         self.ledger: Ledger = ledger if ledger is not None else MemoryLedger()
+        if registry is None:
+            registry = (
+                SQLiteRegistry(self.ledger.path)
+                if isinstance(self.ledger, SQLiteLedger)
+                else MemoryRegistry()
+            )
+        self.registry: Registry = registry
         self.clock: Clock = clock or _utc_now
         self._business_events: dict[str, BusinessEventDefinition] = {}
         self._bulletins: dict[str, Bulletin] = {}
@@ -162,12 +175,19 @@ class Workspace:
         """A durable workspace in one SQLite file (created if missing)."""
         from .storage.sqlite import SQLiteStore
 
-        return cls(SQLiteStore(path), SQLiteLedger(path), clock=clock, workers=workers)
+        return cls(
+            SQLiteStore(path),
+            SQLiteLedger(path),
+            SQLiteRegistry(path),
+            clock=clock,
+            workers=workers,
+        )
 
     def close(self) -> None:
-        """Close the store and the ledger."""
+        """Close the store, the ledger and the registry."""
         self.store.close()
         self.ledger.close()
+        self.registry.close()
 
     def __enter__(self) -> Workspace:
         return self
@@ -178,20 +198,20 @@ class Workspace:
     # -- definitions ---------------------------------------------------------------
 
     def _load_definitions(self) -> None:
-        stored = self.ledger.definitions("settings").get("workspace")
+        stored = self.registry.definitions("settings").get("workspace")
         if stored is not None:
             self.settings = WorkspaceSettings.model_validate(stored)
-        for key, body in self.ledger.definitions("business_event").items():
+        for key, body in self.registry.definitions("business_event").items():
             self._business_events[key] = BusinessEventDefinition.model_validate(body)
-        for key, body in self.ledger.definitions("control_group").items():
+        for key, body in self.registry.definitions("control_group").items():
             self._control_groups[key] = CustomControlGroup.model_validate(body)
-        for key, body in self.ledger.definitions("bulletin").items():
+        for key, body in self.registry.definitions("bulletin").items():
             self._bulletins[key] = _validate(Bulletin, body, "bulletin")
-        for key, body in self.ledger.definitions("campaign").items():
+        for key, body in self.registry.definitions("campaign").items():
             self._campaigns[key] = _validate(ExternalTriggerCampaign, body, "campaign")
 
     def _save(self, kind: str, key: str, model: BaseModel) -> None:
-        self.ledger.save_definition(kind, key, model.model_dump(mode="json"))
+        self.registry.save_definition(kind, key, model.model_dump(mode="json"))
 
     def configure(self, settings: WorkspaceSettings | Mapping[str, Any]) -> WorkspaceSettings:
         """Set the workspace-wide delivery settings (default time zone, frequency caps)."""
@@ -206,10 +226,10 @@ class Workspace:
         if not request_key:
             return now
         key = f"started:{scope}:{request_key}"
-        saved = self.ledger.saved_response(key)
+        saved = self.registry.saved_response(key)
         if saved is None:
-            self.ledger.save_response(key, {"at": now.isoformat()})
-            saved = self.ledger.saved_response(key)
+            self.registry.save_response(key, {"at": now.isoformat()})
+            saved = self.registry.saved_response(key)
         assert saved is not None  # noqa: S101 - saved just above
         return datetime.fromisoformat(saved["at"])
 
@@ -280,7 +300,7 @@ class Workspace:
         model = _validate(ExternalTriggerCampaign, campaign, "campaign")
         self._check_control_group(model.control_group)
         if model.id is None:
-            model = model.model_copy(update={"id": str(self.ledger.next_sequence("campaign"))})
+            model = model.model_copy(update={"id": str(self.registry.next_sequence("campaign"))})
         assert model.id is not None  # noqa: S101 - assigned just above
         self._campaigns[model.id] = model
         self._save("campaign", model.id, model)
@@ -312,7 +332,7 @@ class Workspace:
 
     def activity_log(self) -> list[dict[str, Any]]:
         """Dispatched bulletins, newest first: business event, bulletin, time, sent, creator."""
-        return self.ledger.activity()
+        return self.registry.activity()
 
     # -- business events -----------------------------------------------------------
 
@@ -360,7 +380,7 @@ class Workspace:
         if not (isinstance(request_key, str) and request_key):
             request_key = None
         if request_key is not None:
-            saved = self.ledger.saved_response(f"business_event:{request_key}")
+            saved = self.registry.saved_response(f"business_event:{request_key}")
             if saved is not None:
                 return Dispatch(response=saved)
         now = self._dispatch_time("business_event", request_key)
@@ -383,10 +403,10 @@ class Workspace:
             result.summaries[bulletin.id] = summary
             targets += 1
             marker = f"activity:{dispatch_key}:{bulletin.id}"
-            if self.ledger.saved_response(marker) is not None:
+            if self.registry.saved_response(marker) is not None:
                 continue  # a resumed dispatch: this bulletin was logged by the first run
-            self.ledger.save_response(marker, {"logged": True})
-            self.ledger.log_activity(
+            self.registry.save_response(marker, {"logged": True})
+            self.registry.log_activity(
                 {
                     "business_event": definition.name,
                     "bulletin_id": bulletin.id,
@@ -401,7 +421,7 @@ class Workspace:
             )
         result.response = {"status": "success", "targets": targets}
         if request_key is not None:
-            self.ledger.save_response(f"business_event:{request_key}", result.response)
+            self.registry.save_response(f"business_event:{request_key}", result.response)
         return result
 
     def _dispatch_bulletin(
@@ -575,7 +595,7 @@ class Workspace:
             return Dispatch.fail('"idempotency_key" has an incorrect value - must be a string')
         ledger_key = f"campaign:{campaign.id}:{request_key}" if request_key else None
         if ledger_key is not None:
-            saved = self.ledger.saved_response(ledger_key)
+            saved = self.registry.saved_response(ledger_key)
             if saved is not None:
                 return Dispatch(response=saved)
         now = self._dispatch_time(f"campaign:{campaign.id}", request_key)
@@ -663,7 +683,7 @@ class Workspace:
             "skipped": summary.candidates - summary.sent,
         }
         if ledger_key is not None:
-            self.ledger.save_response(ledger_key, result.response)
+            self.registry.save_response(ledger_key, result.response)
         return result
 
     def _candidates(

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tidings.storage.ledger import ClaimRequest, MemoryLedger, SQLiteLedger
+from tidings.storage import ClaimRequest, MemoryLedger, SQLiteLedger
 
 
 def claim_under_cap(ledger, source_id, identities, cap):
@@ -34,20 +34,6 @@ def test_claims_admit_new_users_until_the_cap(ledger):
     assert claim_under_cap(ledger, "c1", ["c", "a", "d"], 2) == {"a"}
     assert ledger.cap_used("c1") == 2
     assert claim_under_cap(ledger, "c2", ["c"], 2) == {"c"}
-
-
-def test_definitions_sequences_responses_and_activity(ledger):
-    ledger.save_definition("campaign", "1", {"name": "x"})
-    ledger.save_definition("campaign", "1", {"name": "y"})
-    assert ledger.definitions("campaign") == {"1": {"name": "y"}}
-    assert [ledger.next_sequence("campaign") for _ in range(3)] == [1, 2, 3]
-    ledger.save_response("k", {"status": "success"})
-    ledger.save_response("k", {"status": "other"})  # first one wins
-    assert ledger.saved_response("k") == {"status": "success"}
-    assert ledger.saved_response("nope") is None
-    ledger.log_activity({"n": 1})
-    ledger.log_activity({"n": 2})
-    assert ledger.activity() == [{"n": 2}, {"n": 1}]
 
 
 @settings(max_examples=60, deadline=None)
