@@ -42,11 +42,11 @@ from .models.definitions import Schedule as Schedule
 from .models.definitions import WorkspaceSettings as WorkspaceSettings
 from .models.records import Delivery as Delivery
 from .models.records import Dispatch as Dispatch
-from .models.records import JsonLinesSink as JsonLinesSink
 from .models.records import Skip as Skip
 from .models.records import Summary as Summary
 from .models.users import UserEvent as UserEvent
 from .models.users import UserProfile as UserProfile
+from .sinks import JsonLinesSink as JsonLinesSink
 from .storage import Ledger as Ledger
 from .storage import MemoryLedger as MemoryLedger
 from .storage import MemoryRegistry as MemoryRegistry

@@ -44,9 +44,10 @@ from typing import Any, Final
 
 from .errors import DefinitionError, TidingsError
 from .models.definitions import Goal
-from .models.records import Delivery, JsonLinesSink, Record, Skip
+from .models.records import Delivery, Record, Skip
 from .models.users import UserEvent, UserProfile
 from .report import sources_table, write_report
+from .sinks import JsonLinesSink
 from .stats import (
     DEFAULT_CLICKED,
     DEFAULT_VIEWED,

@@ -12,6 +12,7 @@ from tidings.audience import AudienceQuery, EventFilter, MatchRule, PropertyFilt
 from tidings.errors import TidingsError, TriggerDataError
 from tidings.models import UserEvent, UserProfile
 from tidings.storage import MemoryStore, SQLiteStore, Store
+from tidings.storage.jsonl import import_jsonl
 from tidings.storage.sqlite import SCHEMA_VERSION
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -130,8 +131,8 @@ def test_import_jsonl(store, tmp_path):
             "   ",
         ],
     )
-    assert store.import_jsonl(profiles, "profiles") == 2
-    assert store.import_jsonl(str(events), "events") == 1
+    assert import_jsonl(store, profiles, "profiles").imported == 2
+    assert import_jsonl(store, str(events), "events").imported == 1
     assert store.get_profile("a") == UserProfile(
         identity="a", name="Ann", properties={"language": "Hindi"}
     )
@@ -154,27 +155,30 @@ def test_import_jsonl(store, tmp_path):
 def test_import_jsonl_bad_line_names_file_and_line(store, tmp_path, line, message):
     path = _write_lines(tmp_path / "p.jsonl", ['{"identity": "ok"}', line])
     with pytest.raises(TriggerDataError, match=message) as caught:
-        store.import_jsonl(path, "profiles")
+        import_jsonl(store, path, "profiles")
     assert str(path) in str(caught.value)
 
 
 def test_import_jsonl_bad_event_and_kind(store, tmp_path):
     path = _write_lines(tmp_path / "e.jsonl", ['{"identity": "a", "name": "E"}'])
     with pytest.raises(TriggerDataError, match=r"line 1: invalid event \(timestamp: "):
-        store.import_jsonl(path, "events")
+        import_jsonl(store, path, "events")
     naive = '{"identity": "a", "name": "E", "timestamp": "2024-05-30T10:00:00"}'
     with pytest.raises(TriggerDataError, match="line 1"):
-        store.import_jsonl(_write_lines(tmp_path / "n.jsonl", [naive]), "events")
+        import_jsonl(store, _write_lines(tmp_path / "n.jsonl", [naive]), "events")
     with pytest.raises(TriggerDataError, match="unknown import kind"):
-        store.import_jsonl(path, "users")
+        import_jsonl(store, path, "users")
 
 
-def test_import_jsonl_keeps_batches_before_a_bad_line(store, tmp_path):
+def test_import_jsonl_with_a_bad_line_after_a_full_batch_imports_nothing(store, tmp_path):
     lines = [json.dumps({"identity": f"u{i:05}"}) for i in range(5_001)] + ["oops"]
     path = _write_lines(tmp_path / "big.jsonl", lines)
     with pytest.raises(TriggerDataError, match="line 5002"):
-        store.import_jsonl(path, "profiles")
-    assert store.count_profiles() == 5_000  # the first full batch was written
+        import_jsonl(store, path, "profiles")
+    assert store.count_profiles() == 0  # checked in full before the first batch is written
+    result = import_jsonl(store, path, "profiles", skip_bad=True)
+    assert (result.imported, [bad.line for bad in result.bad]) == (5_001, [5002])
+    assert store.count_profiles() == 5_001
 
 
 def test_iter_audience_streams_lazily_and_tolerates_writes(store):

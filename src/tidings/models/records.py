@@ -7,13 +7,11 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 __all__ = [
     "Delivery",
     "Dispatch",
-    "JsonLinesSink",
     "Record",
     "Sink",
     "Skip",
@@ -212,96 +210,6 @@ class Summary:
             "errors": self.errors,
             "skipped": dict(sorted(self.skipped.items())),
         }
-
-
-class JsonLinesSink:
-    """A sink that writes each record as one JSON line (to a path or an open text file).
-
-    Opened on a path it appends, so a dispatch resumed after a crash continues the
-    same file: :meth:`resume` (called by the workspace) drops a torn last line and
-    skips deliveries the crashed run had already written, so each delivery appears
-    once.
-    """
-
-    def __init__(self, target: str | Path | IO[str], *, include_skips: bool = True) -> None:
-        self._path: Path | None = None
-        if isinstance(target, str | Path):
-            self._path = Path(target)
-            self._file: IO[str] = open(target, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-            self._owned = True
-        else:
-            self._file = target
-            self._owned = False
-        self.include_skips = include_skips
-        self.written = 0
-        self._already: set[str] = set()
-
-    def resume(self, pending_keys: set[str]) -> None:
-        """Prepare to resume a crashed dispatch; ``pending_keys``: its unconfirmed deliveries."""
-        if self._path is None:
-            return
-        self._file.flush()
-        with open(self._path, "rb+") as raw:
-            data_end = raw.seek(0, 2)
-            if data_end:
-                raw.seek(max(0, data_end - 1))
-                if raw.read(1) != b"\n":  # a torn last line: cut it off
-                    raw.seek(0)
-                    content = raw.read()
-                    raw.truncate(content.rfind(b"\n") + 1)
-        with open(self._path, encoding="utf-8") as existing:
-            for line in existing:
-                if '"delivery"' not in line:
-                    continue
-                key = json.loads(line).get("idempotency_key")
-                if key in pending_keys:
-                    self._already.add(key)
-
-    def __call__(self, record: Record) -> None:
-        """Write one record."""
-        if isinstance(record, Skip):
-            if not self.include_skips:
-                return
-        elif record.idempotency_key in self._already:
-            return
-        self._file.write(encode_line(record))
-        self._file.write("\n")
-        self.written += 1
-
-    def write_encoded(self, record: Record, line: str) -> None:
-        """Write ``record`` whose line was encoded elsewhere (by a dispatch worker).
-
-        ``line`` must be ``encode_line(record)``; the same rules apply as for a call
-        (skips only with ``include_skips``, no delivery written twice on resume).
-        """
-        if isinstance(record, Skip):
-            if not self.include_skips:
-                return
-        elif record.idempotency_key in self._already:
-            return
-        self._file.write(line)
-        self._file.write("\n")
-        self.written += 1
-
-    def flush(self) -> None:
-        """Hand what was written so far to the operating system.
-
-        The dispatch calls it before marking a chunk emitted in the ledger, so a
-        killed process never leaves an emitted delivery only in its write buffer.
-        """
-        self._file.flush()
-
-    def close(self) -> None:
-        """Flush, and close the file if this sink opened it."""
-        self._file.flush()
-        if self._owned:
-            self._file.close()
-
-    def __enter__(self) -> JsonLinesSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ..audience.filters import AudienceQuery, Filter
@@ -28,13 +27,6 @@ class Store(Protocol):
 
     def append_events(self, events: Iterable[UserEvent]) -> int:
         """Append events; return how many were written."""
-        ...
-
-    def import_jsonl(self, path: str | Path, kind: str) -> int:
-        """Load a JSON Lines file of ``kind`` "profiles" or "events"; return the count.
-
-        A bad line raises ``TriggerDataError``-style ``TidingsError`` naming the line number.
-        """
         ...
 
     def get_profile(self, identity: str) -> UserProfile | None:

@@ -11,7 +11,7 @@ Layout:
   the users who have the value instead of from every profile.
 
 Filters are evaluated by :mod:`tidings.audience.evaluate`, the reference semantics.
-This module also holds the JSON Lines reader and the JSON encoder both stores share.
+This module also holds the JSON encoder both stores share.
 """
 
 from __future__ import annotations
@@ -23,10 +23,7 @@ from bisect import insort_right
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import islice
-from pathlib import Path
-from typing import Final, Literal, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import Final, TypeVar
 
 from ..audience.evaluate import (
     audience_matches,
@@ -39,7 +36,7 @@ from ..audience.filters import AudienceQuery, Filter
 from ..errors import TriggerDataError
 from ..models.users import JsonValue, UserEvent, UserProfile
 
-__all__ = ["BATCH_SIZE", "MATCH_VALUE_MAX", "MemoryStore", "encode_json", "iter_jsonl_batches"]
+__all__ = ["BATCH_SIZE", "MATCH_VALUE_MAX", "MemoryStore", "encode_json"]
 
 BATCH_SIZE: Final = 5_000
 """Rows written per transaction by bulk upserts, appends and imports."""
@@ -47,7 +44,6 @@ BATCH_SIZE: Final = 5_000
 MATCH_VALUE_MAX: Final = 256
 """Longest event property text kept in the match index (longer values are scanned)."""
 
-ImportKind = Literal["profiles", "events"]
 # An escaped NUL (\u0000 not preceded by an escaping backslash) in JSON text.
 _NUL: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 # One reusable encoder: json.dumps with options builds a new encoder on every call.
@@ -73,54 +69,6 @@ def encode_json(value: JsonValue, *, what: str) -> str:
         # SQLite's JSON functions cut text at a NUL, so filters could not see past it.
         raise TriggerDataError(f"{what}: properties hold a NUL character")
     return text
-
-
-def _validate_line(kind: ImportKind, data: object) -> UserProfile | UserEvent:
-    if kind == "profiles":
-        return UserProfile.model_validate(data)
-    return UserEvent.model_validate(data)
-
-
-def iter_jsonl_batches(
-    path: str | Path, kind: str, *, batch_size: int = BATCH_SIZE
-) -> Iterator[list[BaseModel]]:
-    """Read a JSON Lines file of profiles or events, validated, in batches.
-
-    Streams: one batch is in memory at a time. Blank lines are skipped. A store
-    writes each batch before the next is read, so when a line is bad the batches
-    before it are already stored (profiles upsert, so re-importing the fixed file
-    is safe; for events, import from the reported line on).
-
-    Raises:
-        TriggerDataError: ``kind`` is unknown, or a line is not JSON or not a valid
-            profile/event; the message names the file and the 1-based line number.
-    """
-    if kind not in ("profiles", "events"):
-        raise TriggerDataError(f"unknown import kind {kind!r}: use 'profiles' or 'events'")
-    target: ImportKind = "profiles" if kind == "profiles" else "events"
-    batch: list[BaseModel] = []
-    with Path(path).open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                batch.append(_validate_line(target, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise TriggerDataError(
-                    f"{path}, line {number}: not valid JSON ({exc.msg} at column {exc.colno})"
-                ) from exc
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(part) for part in first["loc"]) or kind
-                raise TriggerDataError(
-                    f"{path}, line {number}: invalid {target[:-1]} ({where}: {first['msg']})",
-                    field=where,
-                ) from exc
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
 
 
 def _batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
@@ -193,20 +141,6 @@ class MemoryStore:
             previous = latest.get(event.identity)
             if previous is None or event.timestamp > previous:
                 latest[event.identity] = event.timestamp
-
-    def import_jsonl(self, path: str | Path, kind: str) -> int:
-        """Load a JSON Lines file of ``kind`` "profiles" or "events"; return the count.
-
-        Raises:
-            TriggerDataError: a line is bad (see :func:`iter_jsonl_batches`).
-        """
-        written = 0
-        for batch in iter_jsonl_batches(path, kind):
-            if kind == "profiles":
-                written += self.upsert_profiles(p for p in batch if isinstance(p, UserProfile))
-            else:
-                written += self.append_events(e for e in batch if isinstance(e, UserEvent))
-        return written
 
     def get_profile(self, identity: str) -> UserProfile | None:
         """One profile, or None."""

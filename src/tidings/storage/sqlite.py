@@ -90,7 +90,7 @@ from ..audience.filters import (
 )
 from ..errors import TidingsError, TriggerDataError
 from ..models.users import JsonValue, UserEvent, UserProfile
-from .memory import BATCH_SIZE, MATCH_VALUE_MAX, encode_json, iter_jsonl_batches
+from .memory import BATCH_SIZE, MATCH_VALUE_MAX, encode_json
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -683,23 +683,6 @@ class SQLiteStore:
             except UnicodeEncodeError as exc:
                 raise TriggerDataError("events hold text that is not valid Unicode") from exc
             written += len(rows)
-        return written
-
-    def import_jsonl(self, path: str | Path, kind: str) -> int:
-        """Load a JSON Lines file of ``kind`` "profiles" or "events"; return the count.
-
-        Streams the file; each batch of 5,000 lines is one transaction.
-
-        Raises:
-            TriggerDataError: a line is not JSON or not a valid profile/event; the
-                message names the file and line. Earlier batches stay stored.
-        """
-        written = 0
-        for batch in iter_jsonl_batches(path, kind):
-            if kind == "profiles":
-                written += self.upsert_profiles(p for p in batch if isinstance(p, UserProfile))
-            else:
-                written += self.append_events(e for e in batch if isinstance(e, UserEvent))
         return written
 
     # -- reads ------------------------------------------------------------------------

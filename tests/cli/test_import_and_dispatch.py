@@ -151,8 +151,8 @@ def test_dispatch_usage_errors(tmp_path, capsys):
 def test_progress_passes_resume_to_the_file_sink(tmp_path):
     import io
 
-    from tidings._dispatch_cli import Progress
-    from tidings.models.records import JsonLinesSink
+    from tidings.cli._dispatch import Progress
+    from tidings.sinks import JsonLinesSink
 
     out = tmp_path / "d.jsonl"
     out.write_text('{"type":"delivery","idempotency_key":"k1"}\n{"type":"deli', encoding="utf-8")
@@ -166,9 +166,10 @@ def test_progress_forwards_encoded_lines_and_flush(tmp_path):
     import io
     from datetime import UTC, datetime
 
-    from tidings._dispatch_cli import Progress
+    from tidings.cli._dispatch import Progress
     from tidings.dispatch import LineSink
-    from tidings.models.records import Delivery, JsonLinesSink, encode_line
+    from tidings.models.records import Delivery, encode_line
+    from tidings.sinks import JsonLinesSink
 
     delivery = Delivery(
         "campaign",
@@ -190,3 +191,59 @@ def test_progress_forwards_encoded_lines_and_flush(tmp_path):
             out.read_text(encoding="utf-8") == encode_line(delivery) + "\n"
         )  # on disk after flush
     assert (progress.count, progress.sent) == (1, 1)
+
+
+def _bad_profiles(tmp_path):
+    path = tmp_path / "profiles.jsonl"
+    lines = [
+        json.dumps({"identity": "u1"}),
+        "{oops",
+        json.dumps({"identity": "u2", "nickname": "x"}),
+        json.dumps({"identity": "u3"}),
+        json.dumps({"identity": "u4", "properties": {"city": "\ud800"}}, ensure_ascii=True),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _profile_count(db):
+    from tidings import Workspace
+
+    with Workspace.sqlite(db) as ws:
+        return ws.store.count_profiles()
+
+
+def test_import_reports_every_bad_line_and_imports_nothing(tmp_path, capsys):
+    profiles = _bad_profiles(tmp_path)
+    db = tmp_path / "ws.db"
+    assert main(["import", "--db", str(db), "--profiles", str(profiles)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert lines[:3] == [
+        f"tidings import: bad line: {profiles}, line 2: not valid JSON "
+        "(Expecting property name enclosed in double quotes at column 2)",
+        f"tidings import: bad line: {profiles}, line 3: invalid profile "
+        "(nickname: Extra inputs are not permitted)",
+        f"tidings import: bad line: {profiles}, line 5: text at properties.city holds a lone "
+        "surrogate (not valid Unicode)",
+    ]
+    assert lines[3].startswith("tidings import: 3 bad lines; nothing imported")
+    assert len(lines) == 4
+    assert _profile_count(db) == 0
+
+
+def test_import_skip_bad_imports_the_good_lines_with_counts(tmp_path, capsys):
+    profiles = _bad_profiles(tmp_path)
+    db = tmp_path / "ws.db"
+    assert main(["import", "--db", str(db), "--profiles", str(profiles), "--skip-bad"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {
+        "profiles": 2,
+        "events": 0,
+        "campaign_ids": [],
+        "skipped_lines": 3,
+    }
+    assert [line.split(", line ")[1][0] for line in err.splitlines()] == ["2", "3", "5"]
+    assert _profile_count(db) == 2

@@ -11,7 +11,7 @@ import pytest
 from tidings.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 from tidings.preview import preview_message
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "templates"
 
 # The two message bodies of the vendor's External Trigger guide, character for character.
