@@ -1,6 +1,7 @@
 """Monitoring numbers on hand-built ledgers with known answers."""
 
 import math
+import typing
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tidings
-from tidings.models.records import Delivery, Skip
+from tidings.models.records import Delivery, Skip, SkipReason
 from tidings.stats import (
     DEFAULT_CLICKED,
     DEFAULT_VIEWED,
@@ -563,3 +564,34 @@ def test_pending_deliveries_are_qualified_but_not_sent(ws):
     assert (stats.pending, stats.sent, stats.qualified) == (1, 0, 1)
     assert stats.conversion is not None
     assert stats.conversion.target.users == 0
+
+
+@pytest.mark.parametrize("reason", typing.get_args(SkipReason))
+def test_stats_and_the_dispatch_summary_count_every_skip_reason_alike(ws, reason):
+    records = [delivery("c1", "u0", "k0"), Skip("c1", "u1", reason), Skip("c1", "u2", reason)]
+    record(ws, records, "d1", NOW)
+    summary = tidings.Summary()
+    for outcome in records:
+        summary.add(outcome)
+    stats = source_stats(ws, "c1")
+    counted = {
+        "candidates": stats.candidates,
+        "qualified": stats.qualified,
+        "sent": stats.sent,
+        "held_out": stats.held_out,
+        "capped": stats.capped,
+        "filtered": stats.filtered,
+        "errors": stats.technical_errors,
+        "skipped": dict(stats.skipped),
+    }
+    assert counted == summary.to_dict()
+    assert stats.non_technical_errors == summary.non_technical_errors
+    assert stats.technical_errors + stats.non_technical_errors == sum(e.count for e in stats.errors)
+
+
+def test_summary_counts_pending_rows_as_qualified_not_sent():
+    summary = tidings.Summary()
+    summary.add_outcome("pending", None)
+    summary.add_outcome("sent", None)
+    assert (summary.candidates, summary.qualified, summary.sent, summary.pending) == (2, 2, 1, 1)
+    assert "pending" not in summary.to_dict()  # the dispatch summary's shape is unchanged

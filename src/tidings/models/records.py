@@ -49,6 +49,15 @@ OUT_OF_AUDIENCE_REASONS: frozenset[str] = frozenset(
 TECHNICAL_REASONS: frozenset[str] = frozenset(
     {"render_error", "payload_too_large", "invalid_webhook_body", "missing_trigger_key"}
 )
+"""Skips caused by a technical error (a template, payload or trigger that did not work)."""
+
+NOT_ERROR_REASONS: frozenset[str] = OUT_OF_AUDIENCE_REASONS | {"control_group", "targeting_cap"}
+"""Skips that are no error at all: out of the audience, held out, or over the targeting cap."""
+
+
+def is_error(reason: str) -> bool:
+    """Whether a skip reason is an error (technical or not), as opposed to a planned outcome."""
+    return reason not in NOT_ERROR_REASONS
 
 
 def delivery_key(source_id: str, dispatch_key: str, identity: str) -> str:
@@ -144,10 +153,16 @@ def encode_line(record: Record) -> str:
 
 @dataclass
 class Summary:
-    """Counts of one dispatch.
+    """Counts of outcomes: of one dispatch, or of every dispatch of a source in the ledger.
 
+    The one counting rule of tidings: a dispatch's summary and ``tidings stats``
+    (:class:`tidings.stats.SourceStats`) both count through :meth:`add_outcome`.
     ``qualified`` counts candidates in the audience (after filters); every candidate
-    ends as exactly one of sent, held out, capped, or another skip.
+    ends as exactly one of sent, pending, held out, capped, or another skip.
+    ``errors`` counts technical errors (:data:`TECHNICAL_REASONS`).
+    ``pending`` counts deliveries decided but not confirmed as handed to the sink
+    (a crashed dispatch not yet resumed): found only when counting ledger rows, so
+    it is left out of :meth:`to_dict`, the dispatch summary's shape.
     """
 
     candidates: int = 0
@@ -158,6 +173,16 @@ class Summary:
     filtered: int = 0
     errors: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    pending: int = 0
+
+    @property
+    def non_technical_errors(self) -> int:
+        """Skips that are errors but not technical ones (no address, frequency cap, ...)."""
+        return sum(
+            count
+            for reason, count in self.skipped.items()
+            if is_error(reason) and reason not in TECHNICAL_REASONS
+        )
 
     def add(self, record: Record) -> None:
         """Count one record."""
@@ -167,8 +192,12 @@ class Summary:
             self.add_outcome("skipped", record.reason)
 
     def add_outcome(self, state: str, reason: str | None) -> None:
-        """Count one outcome given as stored in the ledger (``sent``/``skipped``, reason)."""
+        """Count one outcome given as stored in the ledger (``sent``/``pending``/``skipped``)."""
         self.candidates += 1
+        if state == "pending":
+            self.qualified += 1
+            self.pending += 1
+            return
         if state != "skipped" or reason is None:
             self.qualified += 1
             self.sent += 1
@@ -195,6 +224,7 @@ class Summary:
         self.capped += other.capped
         self.filtered += other.filtered
         self.errors += other.errors
+        self.pending += other.pending
         for reason, count in other.skipped.items():
             self.skipped[reason] = self.skipped.get(reason, 0) + count
 
