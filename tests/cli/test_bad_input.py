@@ -8,8 +8,10 @@ cases run again as real subprocesses.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -207,3 +209,30 @@ def test_a_bad_definitions_file_writes_nothing(tmp_path, workspace_file):
     with tidings.Workspace.sqlite(db) as ws:
         assert set(ws.registry.definitions("campaign")) == {"1"}
         assert ws.store.get_profile("new") is None
+
+
+def _tables(path: Path) -> set[str]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+
+
+@pytest.mark.parametrize("command", ["stats", "report", "import", "dispatch"])
+def test_a_database_of_another_application_is_refused_and_left_alone(command, tmp_path, capsys):
+    db = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    body = tmp_path / "body.json"
+    body.write_text(TRIGGER, encoding="utf-8")
+    extra = {"dispatch": ["--trigger", str(body)], "report": ["--out", str(tmp_path / "r.html")]}
+    assert main([command, "--db", str(db), *extra.get(command, [])]) == EXIT_USAGE
+    _assert_one_line(capsys.readouterr().err, ("other.db", "not a tidings workspace", "invoices"))
+    assert _tables(db) == {"invoices"}
+
+
+def test_an_empty_file_is_a_new_workspace_for_import_only(tmp_path, capsys):
+    db = tmp_path / "empty.db"
+    db.write_bytes(b"")
+    assert main(["stats", "--db", str(db)]) == EXIT_USAGE
+    _assert_one_line(capsys.readouterr().err, ("empty.db", "is empty"))
+    assert main(["import", "--db", str(db)]) == 0
+    assert "definitions" in _tables(db)

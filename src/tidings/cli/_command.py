@@ -25,6 +25,7 @@ __all__ = [
     "Command",
     "Handler",
     "UsageError",
+    "input_error",
     "output_error",
     "read_json",
     "read_object",
@@ -74,20 +75,27 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def read_text(path: Path, what: str) -> str:
-    """The UTF-8 text of ``path``; ``what`` names the file in errors (``profile``).
-
-    Raises:
-        UsageError: missing, a directory, unreadable, or not UTF-8 (with the line).
-    """
+@contextmanager
+def input_error(path: Path | str, what: str) -> Iterator[None]:
+    """Turn an ``OSError`` while reading ``path`` into a one-line :class:`UsageError`."""
     try:
-        raw = path.read_bytes()
+        yield
     except FileNotFoundError:
         raise UsageError(f"{what} not found: {path}") from None
     except IsADirectoryError:
         raise UsageError(f"{what} is a directory, not a file: {path}") from None
     except OSError as exc:
         raise UsageError(f"cannot read {what} {path}: {_reason(exc)}") from None
+
+
+def read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of ``path``; ``what`` names the file in errors (``profile``).
+
+    Raises:
+        UsageError: missing, a directory, unreadable, or not UTF-8 (with the line).
+    """
+    with input_error(path, what):
+        raw = path.read_bytes()
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -18,7 +18,7 @@ from ..errors import TidingsError
 from ..storage import MemoryLedger, MemoryRegistry, MemoryStore
 from ..storage.jsonl import BadLine, check_jsonl, import_jsonl
 from ..workspace import Workspace
-from ._command import EXIT_OK, EXIT_USAGE, Command, UsageError, read_object
+from ._command import EXIT_OK, EXIT_USAGE, Command, UsageError, input_error, read_object
 from ._workspace import open_workspace
 
 __all__ = ["IMPORT"]
@@ -136,14 +136,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _check(path: Path, kind: str) -> list[BadLine]:
-    try:
+    with input_error(path, f"{kind} file"):
         return check_jsonl(path, kind)
-    except FileNotFoundError:
-        raise UsageError(f"{kind} file not found: {path}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{kind} file is a directory, not a file: {path}") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {kind} file {path}: {exc.strerror or exc}") from None
 
 
 IMPORT = Command(

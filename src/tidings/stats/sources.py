@@ -55,30 +55,72 @@ class ErrorCount:
 class SourceStats:
     """The numbers of one campaign or bulletin, over every dispatch the ledger holds.
 
-    Counts are outcome records (one per candidate per dispatch), like
-    :class:`~tidings.models.records.Summary`; ``viewed`` and ``clicked`` count
-    deliveries; conversion counts distinct users. ``pending`` counts deliveries
-    decided but not confirmed as handed to the sink (a crashed dispatch not yet
-    resumed); they are qualified but not sent.
+    ``counts`` are outcome records (one per candidate per dispatch) counted by
+    :class:`~tidings.models.records.Summary`, the rule a dispatch's own summary
+    uses; the count attributes (``candidates``, ``sent``, ...) read it. ``viewed``
+    and ``clicked`` count deliveries; conversion counts distinct users.
+    ``pending`` counts deliveries decided but not confirmed as handed to the sink
+    (a crashed dispatch not yet resumed); they are qualified but not sent.
     """
 
     kind: SourceKind
     source_id: str
     name: str
     dispatches: int = 0
-    candidates: int = 0
-    qualified: int = 0
-    sent: int = 0
-    held_out: int = 0
-    capped: int = 0
-    filtered: int = 0
-    pending: int = 0
-    technical_errors: int = 0
-    non_technical_errors: int = 0
-    skipped: Mapping[str, int] = field(default_factory=dict)
+    counts: Summary = field(default_factory=Summary)
     viewed: int = 0
     clicked: int = 0
     conversion: Conversion | None = None
+
+    @property
+    def candidates(self) -> int:
+        """Outcome records: one per candidate per dispatch."""
+        return self.counts.candidates
+
+    @property
+    def qualified(self) -> int:
+        """Candidates in the audience (after filters)."""
+        return self.counts.qualified
+
+    @property
+    def sent(self) -> int:
+        """Deliveries handed to the sink."""
+        return self.counts.sent
+
+    @property
+    def held_out(self) -> int:
+        """Qualified users held out by the control group."""
+        return self.counts.held_out
+
+    @property
+    def capped(self) -> int:
+        """Qualified users over the targeting cap."""
+        return self.counts.capped
+
+    @property
+    def filtered(self) -> int:
+        """Candidates the audience filters left out."""
+        return self.counts.filtered
+
+    @property
+    def pending(self) -> int:
+        """Deliveries decided but not confirmed as handed to the sink."""
+        return self.counts.pending
+
+    @property
+    def technical_errors(self) -> int:
+        """Skips caused by technical errors (:data:`~tidings.models.records.TECHNICAL_REASONS`)."""
+        return self.counts.errors
+
+    @property
+    def non_technical_errors(self) -> int:
+        """Skips that are other errors (no address, frequency cap, DND discard, ...)."""
+        return self.counts.non_technical_errors
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Skips by reason, sorted by reason."""
+        return dict(sorted(self.counts.skipped.items()))
 
     @property
     def errors(self) -> list[ErrorCount]:
@@ -291,16 +333,7 @@ def source_stats(
         source_id=source_id,
         name=name,
         dispatches=len(dispatches),
-        candidates=counts.candidates,
-        qualified=counts.qualified,
-        sent=counts.sent,
-        held_out=counts.held_out,
-        capped=counts.capped,
-        filtered=counts.filtered,
-        pending=counts.pending,
-        technical_errors=counts.errors,
-        non_technical_errors=counts.non_technical_errors,
-        skipped=dict(sorted(counts.skipped.items())),
+        counts=counts,
         viewed=len(viewed_keys),
         clicked=len(clicked_keys),
         conversion=conversion,

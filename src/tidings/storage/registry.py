@@ -16,6 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ._connect import connect
+
 __all__ = ["MemoryRegistry", "Registry", "SQLiteRegistry"]
 
 
@@ -129,13 +131,7 @@ class SQLiteRegistry:
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.path = str(path)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            self.path, timeout=timeout, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        # CREATE ... IF NOT EXISTS: idempotent, safe when several processes open at once.
-        self._conn.executescript(_SCHEMA)
+        self._conn = connect(self.path, timeout=timeout, schema=_SCHEMA)
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         with self._lock:

@@ -90,6 +90,7 @@ from ..audience.filters import (
 )
 from ..errors import TidingsError, TriggerDataError
 from ..models.users import JsonValue, UserEvent, UserProfile
+from ._connect import connect
 from .memory import BATCH_SIZE, MATCH_VALUE_MAX, encode_json
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -562,11 +563,7 @@ class SQLiteStore:
     # -- connections ------------------------------------------------------------------
 
     def _open(self) -> _Holder:
-        conn = sqlite3.connect(
-            self._path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn = connect(self._path)
         conn.create_function("tidings_json_eq", 2, _udf_json_eq, deterministic=True)
         conn.create_function("tidings_cond", 4, _udf_cond, deterministic=True)
         holder = _Holder(conn)

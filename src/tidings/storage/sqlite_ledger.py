@@ -16,6 +16,7 @@ from typing import Any
 
 from ..delivery.rules import FrequencyCap
 from ..models.records import Delivery, Record
+from ._connect import connect
 from .ledger import ClaimRequest, ClaimResult, _decide_claims, _FreqRow
 
 __all__ = ["SQLiteLedger"]
@@ -109,13 +110,7 @@ class SQLiteLedger:
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.path = str(path)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            self.path, timeout=timeout, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        # CREATE ... IF NOT EXISTS: idempotent, safe when several processes open at once.
-        self._conn.executescript(_SCHEMA)
+        self._conn = connect(self.path, timeout=timeout, schema=_SCHEMA)
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
