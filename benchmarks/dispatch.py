@@ -195,7 +195,6 @@ def measure(store_path: Path, out_dir: Path, users: int, workers: int) -> dict[s
         message=bulletin.message,
         dispatch_key="stage",
         now=now,
-        ledger=ws.ledger,
         hold_out=HoldOut(scope="bulletin:new-drama", percent=10),
     )
     t0 = time.perf_counter()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,12 +23,11 @@ from pydantic import BaseModel, ValidationError
 from .audience.filters import AudienceQuery
 from .channels import message_from_dict
 from .dispatch import (
-    Candidate,
     DispatchPlan,
     HoldOut,
-    may_take_a_slot,
-    run_dispatch,
-    select_under_cap,
+    Recipient,
+    dispatch_bulletin,
+    dispatch_recipients,
 )
 from .errors import DefinitionError, MissingTriggerKeyError, TidingsError
 from .models.definitions import (
@@ -39,7 +38,7 @@ from .models.definitions import (
     ExternalTriggerCampaign,
     WorkspaceSettings,
 )
-from .models.records import Dispatch, Sink, Skip, Summary
+from .models.records import Dispatch, Sink, Summary
 from .models.users import UserEvent, UserProfile
 from .storage.base import Store
 from .storage.ledger import Ledger, MemoryLedger
@@ -452,11 +451,11 @@ class Workspace:
             dispatch_key=dispatch_key,
             now=now,
             send_base=send_at,
-            ledger=self.ledger,
             namespaces={
                 "BusinessEvent": {"name": event_name, **properties},
                 "Campaign": {"id": bulletin.id, "name": bulletin.name},
             },
+            audience=query,
             hold_out=hold_out,
             cap=bulletin.targeting_cap,
             ttl_seconds=bulletin.ttl_seconds,
@@ -464,44 +463,9 @@ class Workspace:
             frequency_caps=self.settings.frequency_caps,
             default_timezone=self.settings.default_timezone,
         )
-        _resume_sink(sink, self.ledger.pending_keys(bulletin.id, dispatch_key))
-        if bulletin.targeting_cap is not None:
-            plan.cap_selected = self._select_under_cap(plan, query, bulletin.targeting_cap)
-        candidates = (Candidate(p.identity, p) for p in self.store.iter_audience(query, now=now))
-        return run_dispatch(plan, candidates, sink=sink, keep=keep, workers=self.workers)
-
-    def _select_under_cap(self, plan: DispatchPlan, query: AudienceQuery, cap: int) -> set[str]:
-        """First pass of a capped bulletin: who falls under the cap, deterministically.
-
-        Users who already hold a slot keep it; the remaining slots go to the eligible
-        users with the lowest hash rank for (bulletin, dispatch). The same set comes
-        out of a resumed dispatch, since its earlier claims move from the second
-        group to the first.
-        """
-        selected: set[str] = set()
-
-        def unclaimed() -> Iterator[str]:
-            batch: list[str] = []
-            # may_take_a_slot needs identity, addresses and time zone, not properties.
-            for profile in self.store.iter_audience(query, now=plan.now, properties=False):
-                if may_take_a_slot(plan, profile):
-                    batch.append(profile.identity)
-                if len(batch) >= 1000:
-                    yield from self._drop_claimed(plan.source_id, batch, selected)
-                    batch = []
-            yield from self._drop_claimed(plan.source_id, batch, selected)
-
-        ranked = select_under_cap(
-            unclaimed(),
-            scope=f"cap:{plan.source_id}:{plan.dispatch_key}",
-            remaining=cap - self.ledger.cap_used(plan.source_id),
+        return dispatch_bulletin(
+            plan, store=self.store, ledger=self.ledger, sink=sink, keep=keep, workers=self.workers
         )
-        return selected | ranked
-
-    def _drop_claimed(self, source_id: str, batch: list[str], claimed: set[str]) -> list[str]:
-        held = self.ledger.claimed(source_id, batch) if batch else set()
-        claimed |= held
-        return [i for i in batch if i not in held]
 
     # -- External Trigger campaigns --------------------------------------------------
 
@@ -631,8 +595,8 @@ class Workspace:
             message=campaign.message,
             dispatch_key=dispatch_key,
             now=now,
-            ledger=self.ledger,
             namespaces={"Campaign": {"id": campaign.id, "name": campaign.name}},
+            filters=campaign.filters,
             hold_out=HoldOut.resolve(
                 campaign.control_group,
                 source_scope=f"campaign:{campaign.id}",
@@ -646,33 +610,17 @@ class Workspace:
             frequency_caps=self.settings.frequency_caps,
             default_timezone=self.settings.default_timezone,
         )
-        _resume_sink(sink, self.ledger.pending_keys(campaign.id, dispatch_key))
-        if campaign.filters:
-            filters = campaign.filters
-            plan.filter_stage = lambda ids: self.store.matching_identities(ids, filters, now=now)
         result = Dispatch(response={})
         keep = None if sink is not None else (result.kept_deliveries, result.kept_skips)
-        duplicates: list[str] = []
-        seen: set[str] = set()
-        unique: list[tuple[str, Mapping[str, Any] | None]] = []
-        for identity, data in recipients:
-            if identity in seen:
-                duplicates.append(identity)
-            else:
-                seen.add(identity)
-                unique.append((identity, data))
-        summary = run_dispatch(
-            plan, self._candidates(unique), sink=sink, keep=keep, workers=self.workers
+        summary = dispatch_recipients(
+            plan,
+            [Recipient(identity, data) for identity, data in recipients],
+            store=self.store,
+            ledger=self.ledger,
+            sink=sink,
+            keep=keep,
+            workers=self.workers,
         )
-        for identity in duplicates:
-            skip = Skip(
-                campaign.id, identity, "duplicate_recipient", "identity listed more than once"
-            )
-            summary.add(skip)
-            if sink is not None:
-                sink(skip)
-            elif keep is not None:
-                keep[1].append(skip)
         result.summary = summary
         result.summaries[campaign.id] = summary
         result.response = {
@@ -685,19 +633,3 @@ class Workspace:
         if ledger_key is not None:
             self.registry.save_response(ledger_key, result.response)
         return result
-
-    def _candidates(
-        self, recipients: list[tuple[str, Mapping[str, Any] | None]]
-    ) -> Iterator[Candidate]:
-        for start in range(0, len(recipients), 1000):
-            chunk = recipients[start : start + 1000]
-            profiles = self.store.get_profiles([identity for identity, _ in chunk])
-            for identity, data in chunk:
-                yield Candidate(identity, profiles.get(identity), data)
-
-
-def _resume_sink(sink: Sink | None, pending: set[str]) -> None:
-    """Tell a resumable sink which deliveries a crashed run may already have written."""
-    resume = getattr(sink, "resume", None)
-    if pending and callable(resume):
-        resume(pending)

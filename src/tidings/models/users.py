@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["JsonValue", "UserEvent", "UserProfile"]
+__all__ = ["JsonValue", "UserEvent", "UserProfile", "profile_namespace"]
 
 JsonValue = Any
 """A JSON-like value: None, bool, int, float, str, list or dict of those."""
@@ -53,13 +54,23 @@ class UserProfile(BaseModel):
 
     def namespace(self) -> dict[str, JsonValue]:
         """The ``Profile`` namespace: properties plus ``identity``, ``name`` and ``email``."""
-        data = dict(self.properties)
-        data["identity"] = self.identity
-        if self.name is not None:
-            data["name"] = self.name
-        if self.email is not None:
-            data["email"] = self.email
-        return data
+        return profile_namespace(self.identity, self.name, self.email, self.properties)
+
+
+def profile_namespace(
+    identity: str, name: str | None, email: str | None, properties: Mapping[str, JsonValue]
+) -> dict[str, JsonValue]:
+    """The ``Profile`` namespace of a template: properties plus ``identity``, ``name``, ``email``.
+
+    The built-in fields win over properties of the same name; absent ones are left out.
+    """
+    data = dict(properties)
+    data["identity"] = identity
+    if name is not None:
+        data["name"] = name
+    if email is not None:
+        data["email"] = email
+    return data
 
 
 class UserEvent(BaseModel):

@@ -9,9 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tidings
-import tidings.dispatch as dispatch_module
+import tidings.dispatch.run as run_module
 from tidings.audience.filters import AudienceQuery
 from tidings.dispatch import DispatchPlan, HoldOut, may_take_a_slot, select_under_cap
+from tidings.dispatch.eligibility import Entry, Person, admitted_under_cap
+from tidings.dispatch.render import Ready
 from tidings.models.definitions import Bulletin
 from tidings.models.records import Delivery, Skip, encode_line
 from tidings.storage import MemoryLedger, MemoryStore, SQLiteLedger, SQLiteStore
@@ -108,7 +110,7 @@ def _make(kind, tmp_path, workers=1, name="ws"):
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    monkeypatch.setattr(dispatch_module, "CHUNK_SIZE", SMALL_CHUNK)
+    monkeypatch.setattr(run_module, "CHUNK_SIZE", SMALL_CHUNK)
 
 
 def _query():
@@ -160,7 +162,7 @@ def test_cap_pass_selects_the_same_users_as_from_full_profiles(kind, tmp_path):
         message=bulletin.message,
         dispatch_key="d1",
         now=NOW,
-        ledger=ws.ledger,
+        audience=query,
         hold_out=HoldOut(scope="bulletin:drama", percent=10),
         cap=CAP,
         preferences=bulletin.delivery,
@@ -170,7 +172,9 @@ def test_cap_pass_selects_the_same_users_as_from_full_profiles(kind, tmp_path):
         p.identity for p in ws.store.iter_audience(query, now=NOW) if may_take_a_slot(plan, p)
     ]
     expected = select_under_cap(eligible_full, scope="cap:drama:d1", remaining=CAP)
-    got = ws._select_under_cap(plan, query, CAP)
+    got = admitted_under_cap(
+        plan, ws.ledger, ws.store.iter_audience(query, now=NOW, properties=False)
+    )
     assert got == expected
     assert len(got) == CAP
     ws.close()
@@ -403,32 +407,30 @@ def test_verdicts_packed_by_a_worker_unpack_to_equal_records(tmp_path):
         message=bulletin.message,
         dispatch_key="d1",
         now=NOW,
-        ledger=MemoryLedger(),
         hold_out=HoldOut(scope="bulletin:drama", percent=30),
         cap=CAP,
         preferences=bulletin.delivery,
         ttl_seconds=bulletin.ttl_seconds,
         namespaces={"BusinessEvent": {"genre": "Drama"}},
     )
-    work = dispatch_module._Work.of(plan, encode=True)
     profiles, _ = _users(120)
     store = MemoryStore()
     store.upsert_profiles(tidings.UserProfile.model_validate(p) for p in profiles)
     items = [
-        (dispatch_module._person(p), None, i % 7 == 0)
+        Entry(Person.of(p), None, i % 7 == 0)
         for i, p in enumerate(store.get_profiles([p["identity"] for p in profiles]).values())
     ]
-    decided = dispatch_module._decide_all(work, items)
+    decided = run_module.decide(plan, items, encode=True)
     decided.append(Skip("drama", "odd", "render_error", "boom", "body"))
-    assert {type(v) for v in decided} == {Skip, tuple}
+    assert {type(v) for v in decided} == {Skip, Ready}
     assert {v.reason for v in decided if isinstance(v, Skip)} >= {
         "control_group",
         "no_push_token",
         "targeting_cap",
         "render_error",
     }
-    unpacked = dispatch_module._unpack(work, dispatch_module._pack(decided))
+    unpacked = run_module._unpack(plan, run_module._pack(decided))
     assert unpacked == decided
     for before, after in zip(decided, unpacked, strict=True):
-        if isinstance(before, tuple):
-            assert after[3] == encode_line(after[0])  # the line still matches its record
+        if isinstance(before, Ready):
+            assert after.line == encode_line(after.delivery)  # the line still matches its record

@@ -12,12 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tidings
-import tidings.dispatch as dispatch_module
+import tidings.dispatch.run as run_module
 from tidings.channels import EmailMessage, PushMessage, WebhookMessage
 from tidings.channels.email import EmailPayload
 from tidings.channels.push import PushPayload
 from tidings.channels.webhook import WebhookPayload
-from tidings.dispatch import _namespace, _person, run_dispatch
+from tidings.dispatch import DispatchPlan, run_dispatch
+from tidings.dispatch.eligibility import Person
 from tidings.errors import PayloadTooLargeError
 from tidings.models.users import UserProfile
 from tidings.storage.sqlite import SQLiteStore, _profile_from_row
@@ -93,7 +94,7 @@ def test_profile_namespace_sent_to_workers_matches_the_model():
         {"identity": "u3", "name": None, "email": "e@x.io"},
     ):
         profile = UserProfile.model_validate(data)
-        assert _namespace(_person(profile)) == profile.namespace()
+        assert Person.of(profile).profile == profile.namespace()
 
 
 PAYLOAD_CASES = [
@@ -299,7 +300,7 @@ def _outcome(seed_db, tmp_path, workers, trigger):
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    monkeypatch.setattr(dispatch_module, "CHUNK_SIZE", SMALL_CHUNK)
+    monkeypatch.setattr(run_module, "CHUNK_SIZE", SMALL_CHUNK)
 
 
 def _reasons(skips):
@@ -309,23 +310,23 @@ def _reasons(skips):
 class _CountingPool:
     """A real worker pool, started and warmed up front, counting the chunks it decides."""
 
-    def __init__(self, work, workers):
-        self.pool = dispatch_module.ProcessPoolExecutor(
+    def __init__(self, plan, encode, workers):
+        self.pool = run_module.ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=dispatch_module.multiprocessing.get_context("spawn"),
-            initializer=dispatch_module._init_worker,
-            initargs=(work,),
+            mp_context=run_module.multiprocessing.get_context("spawn"),
+            initializer=run_module._init_worker,
+            initargs=(plan, encode),
         )
-        for future in [self.pool.submit(dispatch_module._worker_ready) for _ in range(workers)]:
+        for future in [self.pool.submit(run_module._worker_ready) for _ in range(workers)]:
             assert future.result()
         self.chunks = 0
 
     def submit(self, fn, *args):
-        if fn is dispatch_module._worker_ready:  # warmed up already: every chunk goes out
+        if fn is run_module._worker_ready:  # warmed up already: every chunk goes out
             ready = Future()
             ready.set_result(True)
             return ready
-        if fn is dispatch_module._decide_in_worker:
+        if fn is run_module._decide_in_worker:
             self.chunks += 1
         return self.pool.submit(fn, *args)
 
@@ -343,11 +344,11 @@ class _CountingPool:
 def pools(monkeypatch):
     started = []
 
-    def counting_pool(work, workers):
-        started.append(_CountingPool(work, workers))
+    def counting_pool(plan, encode, workers):
+        started.append(_CountingPool(plan, encode, workers))
         return started[-1]
 
-    monkeypatch.setattr(dispatch_module, "_worker_pool", counting_pool)
+    monkeypatch.setattr(run_module, "_worker_pool", counting_pool)
     return started
 
 
@@ -448,7 +449,7 @@ def test_a_single_chunk_never_starts_a_pool(monkeypatch):
     def no_pool(*args, **kwargs):
         raise AssertionError("a pool was started for one chunk")
 
-    monkeypatch.setattr(dispatch_module, "_worker_pool", no_pool)
+    monkeypatch.setattr(run_module, "_worker_pool", no_pool)
     ws = tidings.Workspace(clock=lambda: NOW, workers=4)
     ws.upsert_profiles([{"identity": "u1", "push_tokens": ["t"]}])
     campaign_id = ws.publish_campaign(
@@ -462,16 +463,18 @@ def test_a_single_chunk_never_starts_a_pool(monkeypatch):
 def test_workers_must_be_positive(workers):
     with pytest.raises(ValueError, match="at least 1"):
         tidings.Workspace(workers=workers)
-    plan = dispatch_module.DispatchPlan(
+    plan = DispatchPlan(
         source="campaign",
         source_id="c",
         message=PushMessage(title="t", body="b"),
         dispatch_key="k",
         now=NOW,
-        ledger=tidings.Workspace().ledger,
     )
+    ws = tidings.Workspace()
     with pytest.raises(ValueError, match="at least 1"):
-        run_dispatch(plan, [], sink=None, keep=None, workers=workers)
+        run_dispatch(
+            plan, [], store=ws.store, ledger=ws.ledger, sink=None, keep=None, workers=workers
+        )
 
 
 def test_cli_dispatch_with_workers_writes_the_same_deliveries(

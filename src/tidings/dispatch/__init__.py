@@ -1,0 +1,37 @@
+"""The dispatch pipeline: a plan in, one Delivery or one Skip per candidate out.
+
+One module per stage, data flowing one way::
+
+    plan.py         DispatchPlan: built once per request, immutable
+    audience.py     candidates from the store (a bulletin's query, a campaign's recipients)
+    eligibility.py  every per-user rule, and the cap claims against the ledger
+    render.py       the message for one user: a Delivery (or a Skip)
+    commit.py       the only writer: ledger, then sink
+    run.py          the loop over chunks, in this process or in worker processes
+
+See docs/architecture.md.
+"""
+
+from .commit import LineSink as LineSink
+from .eligibility import may_take_a_slot as may_take_a_slot
+from .eligibility import select_under_cap as select_under_cap
+from .plan import Candidate as Candidate
+from .plan import DispatchPlan as DispatchPlan
+from .plan import HoldOut as HoldOut
+from .plan import Recipient as Recipient
+from .run import dispatch_bulletin as dispatch_bulletin
+from .run import dispatch_recipients as dispatch_recipients
+from .run import run_dispatch as run_dispatch
+
+__all__ = [
+    "Candidate",
+    "DispatchPlan",
+    "HoldOut",
+    "LineSink",
+    "Recipient",
+    "dispatch_bulletin",
+    "dispatch_recipients",
+    "may_take_a_slot",
+    "run_dispatch",
+    "select_under_cap",
+]

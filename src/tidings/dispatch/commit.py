@@ -1,0 +1,130 @@
+"""Commit: the only writer of a dispatch's outcomes, to the ledger and then the sink.
+
+Every record of a dispatch (delivery or skip) goes through :class:`Committer`,
+which also counts it into the dispatch's :class:`~tidings.models.records.Summary`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol, runtime_checkable
+
+from ..models.records import Delivery, Record, Sink, Skip, Summary
+from ..storage.ledger import Ledger
+from .plan import DispatchPlan
+
+__all__ = ["Committer", "Kept", "LineSink"]
+
+Kept = tuple[list[Delivery], list[Skip]]
+"""Where records go when there is no sink: the result's deliveries and skips lists."""
+
+
+@runtime_checkable
+class LineSink(Protocol):
+    """A sink that can also take a delivery's JSON line already encoded (by a worker).
+
+    :class:`~tidings.JsonLinesSink` is one; wrappers (the CLI's progress line) forward it.
+    """
+
+    def __call__(self, record: Record) -> None:
+        """Write one record."""
+
+    def write_encoded(self, record: Record, line: str) -> None:
+        """Write one record whose line is ``encode_line(record)``."""
+
+
+class Committer:
+    """The per-chunk commit: store the decisions, hand them to the sink, mark them emitted.
+
+    A chunk is marked emitted in the same ledger transaction that records the next
+    chunk (and the last one on its own, in :meth:`finish`): two transactions per
+    chunk instead of three. Until then the chunk's deliveries stay ``pending``, so a
+    crash re-processes at most the chunks not yet marked (as before, one chunk may
+    reach the sink twice; :class:`~tidings.JsonLinesSink` drops its repeats on
+    resume). The sink is flushed (if it can be) before its chunk is marked.
+
+    Args:
+        plan: The dispatch.
+        ledger: Where outcomes are recorded.
+        sink: Where records go, or None to keep them in ``keep``.
+        keep: The lists that collect records when there is no sink.
+    """
+
+    def __init__(
+        self, plan: DispatchPlan, ledger: Ledger, sink: Sink | None, keep: Kept | None
+    ) -> None:
+        self.plan = plan
+        self.ledger = ledger
+        self.sink = sink
+        self.keep = keep
+        self.summary = Summary()
+        self.lines: LineSink | None = sink if isinstance(sink, LineSink) else None
+        flush = getattr(sink, "flush", None)
+        self._flush: Callable[[], object] | None = flush if callable(flush) else None
+        self._unmarked: list[str] = []
+        resume = getattr(sink, "resume", None)
+        if callable(resume):
+            # Tell a resumable sink which deliveries a crashed run may have written.
+            pending = ledger.pending_keys(plan.source_id, plan.dispatch_key)
+            if pending:
+                resume(pending)
+
+    def todo(self, identities: list[str]) -> set[str]:
+        """Which of ``identities`` an earlier run already emitted (they are counted here)."""
+        plan = self.plan
+        done = self.ledger.emitted(plan.source_id, plan.dispatch_key, identities)
+        for state, reason in done.values():
+            self.summary.add_outcome(state, reason)
+        return set(done)
+
+    def emit(self, records: list[Record], lines: Mapping[str, str]) -> None:
+        """Record a chunk (marking the previous one emitted), then hand it to the sink.
+
+        ``lines`` holds encoded JSON lines by identity; one is used only for a
+        record that is still the delivery it was encoded from.
+        """
+        plan, summary = self.plan, self.summary
+        unmarked = self._unmarked
+        self.ledger.record(
+            records,
+            dispatch_key=plan.dispatch_key,
+            at=plan.now,
+            emitted=(plan.source_id, unmarked) if unmarked else None,
+        )
+        self._unmarked = []
+        encoded = self.lines
+        for record in records:
+            summary.add(record)
+            if encoded is not None:
+                line = lines.get(record.identity) if isinstance(record, Delivery) else None
+                if line is not None:
+                    encoded.write_encoded(record, line)
+                else:
+                    encoded(record)
+            else:
+                self._hand_over(record)
+        if self._flush is not None:
+            self._flush()
+        self._unmarked = [r.identity for r in records]
+
+    def _hand_over(self, record: Record) -> None:
+        if self.sink is not None:
+            self.sink(record)
+        elif self.keep is not None:
+            if isinstance(record, Delivery):
+                self.keep[0].append(record)
+            else:
+                self.keep[1].append(record)
+
+    def emit_unrecorded(self, skips: Iterable[Skip]) -> None:
+        """Count and hand over skips the ledger does not hold (duplicate recipients)."""
+        for skip in skips:
+            self.summary.add(skip)
+            self._hand_over(skip)
+
+    def finish(self) -> None:
+        """Mark the last chunk handed to the sink as emitted."""
+        if self._unmarked:
+            plan = self.plan
+            self.ledger.mark_emitted(plan.source_id, plan.dispatch_key, self._unmarked)
+            self._unmarked = []

@@ -1,0 +1,143 @@
+"""The dispatch plan: everything one request needs, resolved once, never changed after.
+
+The workspace builds one :class:`DispatchPlan` per source (campaign or bulletin)
+and request; every stage reads it and none writes it. It holds no store, no
+ledger and no callbacks, so it pickles as is to worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
+
+from ..audience.control import in_control_group
+from ..audience.filters import AudienceQuery, Filter
+from ..channels import Message
+from ..delivery.rules import DeliveryPreferences, FrequencyCap
+from ..models.definitions import ControlGroup, CustomControlGroup
+from ..models.users import UserProfile
+
+__all__ = ["Candidate", "DispatchPlan", "HoldOut", "Recipient"]
+
+
+class Recipient(NamedTuple):
+    """One recipient named in a request, with their own trigger data (None: the shared data)."""
+
+    identity: str
+    trigger: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One user considered for a message: their profile (None if unknown) and own data."""
+
+    identity: str
+    profile: UserProfile | None
+    trigger: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldOut:
+    """A resolved control group: a hash scope and a share, or an explicit member list."""
+
+    scope: str
+    percent: float
+    members: frozenset[str] = frozenset()
+
+    def holds(self, identity: str) -> bool:
+        """Whether ``identity`` is held out."""
+        if identity in self.members:
+            return True
+        return in_control_group(self.scope, identity, self.percent)
+
+    @classmethod
+    def resolve(
+        cls,
+        control: ControlGroup | None,
+        *,
+        source_scope: str,
+        custom_groups: Mapping[str, CustomControlGroup],
+    ) -> HoldOut | None:
+        """Turn a campaign's control-group choice into a hold-out rule.
+
+        Raises:
+            KeyError: The custom group is not defined.
+        """
+        if control is None:
+            return None
+        if control.kind == "campaign":
+            return cls(scope=source_scope, percent=control.percent) if control.percent else None
+        assert control.group is not None  # noqa: S101 - the model validates it
+        group = custom_groups[control.group]
+        return cls(scope=f"group:{group.name}", percent=group.percent, members=group.identities)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchPlan:
+    """Everything the stages need to turn candidates into records for one source.
+
+    Attributes:
+        source: ``campaign`` or ``bulletin``.
+        source_id: The campaign or bulletin id (the ledger's key).
+        message: The compiled message.
+        dispatch_key: The request's idempotency key (or a fresh one): a re-run
+            with the same key resumes the dispatch.
+        now: When the dispatch was decided (its first start, for a re-run).
+        namespaces: Liquid namespaces besides ``Profile`` and ``ExternalTrigger``.
+        audience: Who qualifies, for a bulletin (a store query); None for campaigns.
+        filters: Audience filters applied to a campaign's named recipients.
+        hold_out: The control group, if any.
+        cap: The targeting cap (distinct users over the source's life), if any.
+        max_trigger_bytes: Limit on one recipient's own trigger data.
+        ttl_seconds: The source's time to live, if any.
+        shared_trigger: The request's trigger data for recipients without their own.
+        send_base: The earliest send time (a future business event's time), if not now.
+        preferences: DND, local send time and whether global limits apply.
+        cutoff: No send after this time.
+        frequency_caps: The workspace's frequency caps.
+        default_timezone: The zone of users without one.
+    """
+
+    source: Literal["campaign", "bulletin"]
+    source_id: str
+    message: Message
+    dispatch_key: str
+    now: datetime
+    namespaces: Mapping[str, Any] = field(default_factory=dict)
+    audience: AudienceQuery | None = None
+    filters: tuple[Filter, ...] = ()
+    hold_out: HoldOut | None = None
+    cap: int | None = None
+    max_trigger_bytes: int | None = None
+    ttl_seconds: int | None = None
+    shared_trigger: Mapping[str, Any] | None = None
+    send_base: datetime | None = None
+    preferences: DeliveryPreferences = field(default_factory=DeliveryPreferences)
+    cutoff: datetime | None = None
+    frequency_caps: tuple[FrequencyCap, ...] = ()
+    default_timezone: str = "UTC"
+
+    @property
+    def base(self) -> datetime:
+        """The earliest send time: the event time for a future business event, else now."""
+        return self.send_base if self.send_base is not None else self.now
+
+    @property
+    def ttl(self) -> int | None:
+        """The time to live that applies: the source's, else a push message's own."""
+        if self.ttl_seconds is not None or self.message.channel != "push":
+            return self.ttl_seconds
+        ttl = getattr(self.message, "ttl_seconds", None)
+        return ttl if isinstance(ttl, int) else None
+
+    @property
+    def cap_scope(self) -> str:
+        """The hash scope that ranks users for the targeting cap of this dispatch."""
+        return f"cap:{self.source_id}:{self.dispatch_key}"
+
+    @property
+    def claims(self) -> bool:
+        """Whether deliveries claim slots in the ledger (a targeting or frequency cap)."""
+        return self.cap is not None or bool(self.frequency_caps)

@@ -1,0 +1,79 @@
+"""Render: an eligible user's message, as a Delivery (or a Skip when rendering fails).
+
+A failure for one user (bad data, a template error, a payload over its channel's
+limit) becomes that user's ``Skip`` with the reason and the field; it never
+stops the batch.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import NamedTuple
+
+from ..delivery.rules import period_keys
+from ..errors import (
+    InvalidWebhookBodyError,
+    MissingTriggerKeyError,
+    PayloadTooLargeError,
+    TemplateError,
+    TidingsError,
+)
+from ..models.records import Delivery, Skip, SkipReason, delivery_key, encode_line
+from .eligibility import Eligible
+from .plan import DispatchPlan
+
+__all__ = ["Ready", "render"]
+
+
+class Ready(NamedTuple):
+    """A rendered delivery waiting for its cap claims.
+
+    ``day`` and ``week`` are the user's local day and ISO week of the send (empty
+    when no cap needs them); ``line`` is the delivery's JSON line when the sink
+    takes encoded lines (encoding in a worker spares the dispatching process).
+    """
+
+    delivery: Delivery
+    day: str
+    week: str
+    line: str | None
+
+
+def _reason_for(exc: BaseException) -> SkipReason:
+    if isinstance(exc, MissingTriggerKeyError):
+        return "missing_trigger_key"
+    if isinstance(exc, PayloadTooLargeError):
+        return "payload_too_large"
+    if isinstance(exc, InvalidWebhookBodyError):
+        return "invalid_webhook_body"
+    return "render_error"
+
+
+def render(plan: DispatchPlan, user: Eligible, *, encode: bool) -> Skip | Ready:
+    """Render ``user``'s message; ``encode`` also encodes the delivery's JSON line."""
+    identity, source_id, channel = user.person.identity, plan.source_id, plan.message.channel
+    try:
+        payload = plan.message.render(
+            user.person.profile, user.trigger, **plan.namespaces
+        ).to_dict()
+    except TidingsError as exc:
+        field_name = getattr(exc, "field", None)
+        detail = exc.detailed_message() if isinstance(exc, TemplateError) else str(exc)
+        return Skip(source_id, identity, _reason_for(exc), detail, field_name)
+    except Exception as exc:  # noqa: BLE001 - one bad user never stops the batch
+        return Skip(source_id, identity, "render_error", f"{type(exc).__name__}: {exc}")
+    if plan.ttl_seconds is not None and channel == "push" and payload.get("ttl_seconds") is None:
+        payload["ttl_seconds"] = plan.ttl_seconds
+    send_at = user.send_at.astimezone(UTC)
+    day, week = period_keys(send_at, user.zone) if plan.claims else ("", "")
+    delivery = Delivery(
+        source=plan.source,
+        source_id=source_id,
+        identity=identity,
+        channel=channel,
+        payload=payload,
+        send_at=send_at,
+        idempotency_key=delivery_key(source_id, plan.dispatch_key, identity),
+        to=user.address if channel != "webhook" else (str(payload.get("url", "")),),
+    )
+    return Ready(delivery, day, week, encode_line(delivery) if encode else None)
