@@ -11,7 +11,6 @@ with the vendor's documented messages; per-user problems are ``Skip`` records.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -20,18 +19,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .audience.filters import AudienceQuery
+from . import _vendor
 from .channels import message_from_dict
-from .dispatch import (
-    DispatchPlan,
-    HoldOut,
-    Recipient,
-    dispatch_bulletin,
-    dispatch_recipients,
-)
-from .errors import DefinitionError, MissingTriggerKeyError, TidingsError
+from .dispatch import DispatchPlan, Kept, dispatch_bulletin, dispatch_recipients
+from .errors import DefinitionError, TidingsError
 from .models.definitions import (
-    MAX_EVENT_KEY_LENGTH,
     Bulletin,
     BusinessEventDefinition,
     CustomControlGroup,
@@ -48,9 +40,6 @@ from .storage.sqlite_ledger import SQLiteLedger
 __all__ = ["Clock", "Workspace"]
 
 Clock = Callable[[], datetime]
-
-MAX_PROPERTY_VALUE_BYTES = 512
-"""Business event property values are limited to 512 bytes (vendor rule)."""
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -76,46 +65,6 @@ def _validate(model: type[_M], data: Mapping[str, Any] | _M, what: str) -> _M:
         where = ".".join(str(p) for p in first["loc"]) or None
         message = str(first["msg"]).removeprefix("Value error, ")
         raise DefinitionError(f"invalid {what}: {message}", field=where) from exc
-
-
-def _parse_when(value: object, now: datetime) -> datetime | None:
-    if value == "now":
-        return now
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        try:
-            return datetime.fromtimestamp(float(value), UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    return None
-
-
-def _describe(value: object) -> str:
-    return "null" if value is None else str(value)
-
-
-def _campaign_from_api(body: Mapping[str, Any]) -> dict[str, Any]:
-    """Accept the Create Campaign API shape (``channel`` + ``content``) as well as ours."""
-    data = dict(body)
-    if "content" in data and "message" not in data:
-        content = data.pop("content")
-        if not isinstance(content, Mapping):
-            raise DefinitionError('"content" must be an object', field="content")
-        channel = data.pop("channel", content.get("channel"))
-        data["message"] = {**content, "channel": channel}
-    audience = data.pop("audience", None)
-    if isinstance(audience, Mapping):
-        data.setdefault("filters", audience.get("filters", ()))
-    elif audience is not None:
-        raise DefinitionError('"audience" must be an object', field="audience")
-    return data
 
 
 class Workspace:
@@ -295,7 +244,7 @@ class Workspace:
         targeting cap below 100 is rejected, the schedule's end must follow its start.
         """
         if isinstance(campaign, Mapping):
-            campaign = _campaign_from_api(campaign)
+            campaign = _vendor.campaign_from_api(campaign)
         model = _validate(ExternalTriggerCampaign, campaign, "campaign")
         self._check_control_group(model.control_group)
         if model.id is None:
@@ -335,38 +284,13 @@ class Workspace:
 
     # -- business events -----------------------------------------------------------
 
-    def _validate_business_event(
-        self, body: object, now: datetime
-    ) -> tuple[BusinessEventDefinition, dict[str, str], datetime, str, str] | str:
-        if not isinstance(body, Mapping):
-            return "Malformed body: expected a JSON object"
-        name = body.get("business_event")
-        if not isinstance(name, str) or name not in self._business_events:
-            return "Business Event Not Found"
-        definition = self._business_events[name]
-        when = _parse_when(body.get("when"), now)
-        if when is None:
-            return f'"when" has an incorrect value - {_describe(body.get("when"))}'
-        bulletin_name = body.get("name")
-        if not isinstance(bulletin_name, str) or not bulletin_name:
-            return f'"name" has an incorrect value - {_describe(bulletin_name)}'
-        creator = body.get("c-by")
-        if not isinstance(creator, str) or not creator:
-            return f'"c-by" has an incorrect value - {_describe(creator)}'
-        properties = body.get("properties")
-        if not isinstance(properties, Mapping):
-            return f'"properties" has an incorrect value - {_describe(properties)}'
-        for key, value in properties.items():
-            if not isinstance(key, str) or len(key) > MAX_EVENT_KEY_LENGTH:
-                return f"Event key {str(key)[:40]!r} exceeds {MAX_EVENT_KEY_LENGTH} characters"
-            if not isinstance(value, str):
-                return f"Property {key} must be a string"
-            if len(value.encode()) > MAX_PROPERTY_VALUE_BYTES:
-                return f"Property {key} value exceeds {MAX_PROPERTY_VALUE_BYTES} bytes"
-        for required in definition.properties:
-            if required not in properties:
-                return f"Property {required} missing"
-        return definition, dict(properties), when, bulletin_name, creator
+    def _replay(self, key: str | None) -> Dispatch | None:
+        """The saved response of a request already answered under ``key``, if any."""
+        saved = self.registry.saved_response(key) if key is not None else None
+        return Dispatch(response=saved) if saved is not None else None
+
+    def _keep(self, result: Dispatch, sink: Sink | None) -> Kept | None:
+        return None if sink is not None else (result.kept_deliveries, result.kept_skips)
 
     def raise_business_event(self, body: object, *, sink: Sink | None = None) -> Dispatch:
         """Raise a business event (Bulletins API body); dispatch every published bulletin.
@@ -375,96 +299,72 @@ class Workspace:
         dispatched) or the vendor's ``fail`` shape. Records stream to ``sink`` when
         given, else they are kept on the returned ``Dispatch``.
         """
-        request_key = body.get("idempotency_key") if isinstance(body, Mapping) else None
-        if not (isinstance(request_key, str) and request_key):
-            request_key = None
-        if request_key is not None:
-            saved = self.registry.saved_response(f"business_event:{request_key}")
-            if saved is not None:
-                return Dispatch(response=saved)
+        request_key = _vendor.request_key(body, strict=False)
+        assert not isinstance(request_key, _vendor.Refusal)  # noqa: S101 - not strict
+        response_key = f"business_event:{request_key}" if request_key else None
+        if (replayed := self._replay(response_key)) is not None:
+            return replayed
         now = self._dispatch_time("business_event", request_key)
-        checked = self._validate_business_event(body, now)
-        if isinstance(checked, str):
-            return Dispatch.fail(checked)
-        definition, properties, when, instance_name, creator = checked
+        request = _vendor.parse_business_event(body, self._business_events, now)
+        if isinstance(request, _vendor.Refusal):
+            return Dispatch.fail(request.error)
         dispatch_key = request_key or uuid.uuid4().hex
-        send_at = max(now, when)
         result = Dispatch(response={})
-        keep = None if sink is not None else (result.kept_deliveries, result.kept_skips)
         targets = 0
         for bulletin in sorted(self._bulletins.values(), key=lambda b: b.id):
-            if not bulletin.published or bulletin.business_event != definition.name:
+            if not bulletin.published or bulletin.business_event != request.definition.name:
                 continue
-            summary = self._dispatch_bulletin(
-                bulletin, properties, definition.name, now, send_at, dispatch_key, sink, keep
+            plan = DispatchPlan.for_bulletin(
+                bulletin,
+                event_name=request.definition.name,
+                properties=request.properties,
+                now=now,
+                send_at=max(now, request.when),
+                dispatch_key=dispatch_key,
+                settings=self.settings,
+                custom_groups=self._control_groups,
+            )
+            summary = dispatch_bulletin(
+                plan,
+                store=self.store,
+                ledger=self.ledger,
+                sink=sink,
+                keep=self._keep(result, sink),
+                workers=self.workers,
             )
             result.summary.merge(summary)
             result.summaries[bulletin.id] = summary
             targets += 1
-            marker = f"activity:{dispatch_key}:{bulletin.id}"
-            if self.registry.saved_response(marker) is not None:
-                continue  # a resumed dispatch: this bulletin was logged by the first run
-            self.registry.save_response(marker, {"logged": True})
-            self.registry.log_activity(
-                {
-                    "business_event": definition.name,
-                    "bulletin_id": bulletin.id,
-                    "bulletin": bulletin.name,
-                    "name": instance_name,
-                    "event_time": when.isoformat(),
-                    "dispatched_at": now.isoformat(),
-                    "sent": summary.sent,
-                    "qualified": summary.qualified,
-                    "creator": creator,
-                }
-            )
+            self._log_activity(request, bulletin, plan, summary)
         result.response = {"status": "success", "targets": targets}
-        if request_key is not None:
-            self.registry.save_response(f"business_event:{request_key}", result.response)
+        if response_key is not None:
+            self.registry.save_response(response_key, result.response)
         return result
 
-    def _dispatch_bulletin(
+    def _log_activity(
         self,
+        request: _vendor.BusinessEventRequest,
         bulletin: Bulletin,
-        properties: dict[str, str],
-        event_name: str,
-        now: datetime,
-        send_at: datetime,
-        dispatch_key: str,
-        sink: Sink | None,
-        keep: Any,
-    ) -> Summary:
-        query = AudienceQuery(
-            segment=bulletin.segment,
-            matches=tuple((rule, properties[rule.business_property]) for rule in bulletin.match),
-            filters=bulletin.filters,
-        )
-        hold_out = HoldOut.resolve(
-            bulletin.control_group,
-            source_scope=f"bulletin:{bulletin.id}",
-            custom_groups=self._control_groups,
-        )
-        plan = DispatchPlan(
-            source="bulletin",
-            source_id=bulletin.id,
-            message=bulletin.message,
-            dispatch_key=dispatch_key,
-            now=now,
-            send_base=send_at,
-            namespaces={
-                "BusinessEvent": {"name": event_name, **properties},
-                "Campaign": {"id": bulletin.id, "name": bulletin.name},
-            },
-            audience=query,
-            hold_out=hold_out,
-            cap=bulletin.targeting_cap,
-            ttl_seconds=bulletin.ttl_seconds,
-            preferences=bulletin.delivery,
-            frequency_caps=self.settings.frequency_caps,
-            default_timezone=self.settings.default_timezone,
-        )
-        return dispatch_bulletin(
-            plan, store=self.store, ledger=self.ledger, sink=sink, keep=keep, workers=self.workers
+        plan: DispatchPlan,
+        summary: Summary,
+    ) -> None:
+        """One activity-log entry per bulletin and dispatch (a resumed one is logged once)."""
+        marker = f"activity:{plan.dispatch_key}:{bulletin.id}"
+        if self.registry.saved_response(marker) is not None:
+            return  # a resumed dispatch: this bulletin was logged by the first run
+        self.registry.save_response(marker, {"logged": True})
+        self.registry.log_activity(
+            {
+                "business_event": request.definition.name,
+                "bulletin_id": bulletin.id,
+                "bulletin": bulletin.name,
+                "name": request.name,
+                "event_time": request.when.isoformat(),
+                "dispatched_at": plan.now.isoformat(),
+                "sent": summary.sent,
+                "qualified": summary.qualified,
+                "creator": request.creator,
+            }
         )
 
     # -- External Trigger campaigns --------------------------------------------------
@@ -477,13 +377,12 @@ class Workspace:
         (per recipient). An optional ``idempotency_key`` makes a replay return the
         first response without sending anything again.
         """
-        if not isinstance(body, Mapping):
-            return Dispatch.fail("Malformed body: expected a JSON object")
-        campaign_id = body.get("campaign_id")
-        if isinstance(campaign_id, int) and not isinstance(campaign_id, bool):
-            campaign_id = str(campaign_id)
-        if not isinstance(campaign_id, str) or campaign_id not in self._campaigns:
+        campaign_id = _vendor.campaign_id(body)
+        if isinstance(campaign_id, _vendor.Refusal):
+            return Dispatch.fail(campaign_id.error)
+        if campaign_id not in self._campaigns:
             return Dispatch.fail("Campaign Not Found")
+        assert isinstance(body, Mapping)  # noqa: S101 - campaign_id checked it
         return self._send(self._campaigns[campaign_id], body, sink=sink)
 
     def message_via_identity(self, body: object, *, sink: Sink | None = None) -> Dispatch:
@@ -493,132 +392,50 @@ class Workspace:
         "ExternalTrigger": {...}}`` plus optional ``name``, ``filters``,
         ``control_group``, ``targeting_cap``; validated like a published campaign.
         """
-        if not isinstance(body, Mapping):
-            return Dispatch.fail("Malformed body: expected a JSON object")
-        content = body.get("content")
-        if not isinstance(content, Mapping):
-            return Dispatch.fail('"content" has an incorrect value - ' + _describe(content))
-        definition = {
-            key: body[key]
-            for key in ("filters", "control_group", "targeting_cap", "schedule")
-            if key in body
-        }
-        definition["name"] = str(body.get("name") or "Message via Identity")
-        definition["message"] = dict(content)
-        request_key = body.get("idempotency_key")
-        definition["id"] = f"identity:{request_key or uuid.uuid4().hex}"[:MAX_EVENT_KEY_LENGTH]
+        definition = _vendor.identity_message(body, lambda: uuid.uuid4().hex)
+        if isinstance(definition, _vendor.Refusal):
+            return Dispatch.fail(definition.error)
         try:
             campaign = _validate(ExternalTriggerCampaign, definition, "message")
+            self._check_control_group(campaign.control_group)
         except TidingsError as exc:
             return Dispatch.fail(str(exc))
-        try:
-            self._check_control_group(campaign.control_group)
-        except DefinitionError as exc:
-            return Dispatch.fail(str(exc))
+        assert isinstance(body, Mapping)  # noqa: S101 - identity_message checked it
         return self._send(campaign, body, sink=sink)
-
-    def _recipients(
-        self, body: Mapping[str, Any]
-    ) -> tuple[list[tuple[str, Mapping[str, Any] | None]], Mapping[str, Any] | None] | str:
-        to = body.get("to")
-        shared = body.get("ExternalTrigger")
-        if shared is not None and not isinstance(shared, Mapping):
-            return '"ExternalTrigger" has an incorrect value - must be an object'
-        recipients: list[tuple[str, Mapping[str, Any] | None]] = []
-        if isinstance(to, Mapping):
-            identities = to.get("identity")
-            if isinstance(identities, str):
-                identities = [identities]
-            if not isinstance(identities, list) or not identities:
-                return '"to.identity" has an incorrect value - ' + _describe(identities)
-            for identity in identities:
-                if not isinstance(identity, str) or not identity:
-                    return f'"to.identity" has an incorrect value - {_describe(identity)}'
-                recipients.append((identity, None))
-        elif isinstance(to, list) and to:
-            for i, entry in enumerate(to):
-                if not isinstance(entry, Mapping):
-                    return f'"to[{i}]" has an incorrect value - must be an object'
-                identity = entry.get("identity")
-                if not isinstance(identity, str) or not identity:
-                    return f'"to[{i}].identity" has an incorrect value - {_describe(identity)}'
-                data = entry.get("ExternalTrigger")
-                if data is not None and not isinstance(data, Mapping):
-                    return f'"to[{i}].ExternalTrigger" has an incorrect value - must be an object'
-                recipients.append((identity, data))
-        else:
-            return '"to" has an incorrect value - ' + _describe(to)
-        return recipients, shared
 
     def _send(
         self, campaign: ExternalTriggerCampaign, body: Mapping[str, Any], *, sink: Sink | None
     ) -> Dispatch:
         assert campaign.id is not None  # noqa: S101 - published campaigns have ids
-        request_key = body.get("idempotency_key")
-        if request_key is not None and not (isinstance(request_key, str) and request_key):
-            return Dispatch.fail('"idempotency_key" has an incorrect value - must be a string')
-        ledger_key = f"campaign:{campaign.id}:{request_key}" if request_key else None
-        if ledger_key is not None:
-            saved = self.registry.saved_response(ledger_key)
-            if saved is not None:
-                return Dispatch(response=saved)
+        request_key = _vendor.request_key(body, strict=True)
+        if isinstance(request_key, _vendor.Refusal):
+            return Dispatch.fail(request_key.error)
+        response_key = f"campaign:{campaign.id}:{request_key}" if request_key else None
+        if (replayed := self._replay(response_key)) is not None:
+            return replayed
         now = self._dispatch_time(f"campaign:{campaign.id}", request_key)
-        parsed = self._recipients(body)
-        if isinstance(parsed, str):
-            return Dispatch.fail(parsed)
-        recipients, shared = parsed
-        if len(recipients) > campaign.max_recipients_per_call:
-            return Dispatch.fail(
-                f"Too many recipients: {len(recipients)} "
-                f"(at most {campaign.max_recipients_per_call} per call)"
-            )
-        refusal = campaign.schedule.refusal(now)
+        request = _vendor.parse_trigger(body)
+        if isinstance(request, _vendor.Refusal):
+            return Dispatch.fail(request.error)
+        refusal = _vendor.check_trigger_request(campaign, request, now)
         if refusal is not None:
-            return Dispatch.fail(refusal)
-        if shared is not None:
-            size = len(json.dumps(shared, ensure_ascii=False, default=str).encode())
-            if size > campaign.max_trigger_bytes:
-                return Dispatch.fail(
-                    f"ExternalTrigger data is {size} bytes, over the limit of "
-                    f"{campaign.max_trigger_bytes} bytes"
-                )
-            if all(data is None for _, data in recipients):
-                missing = [
-                    k for k in campaign.message.required_trigger_keys if shared.get(k) is None
-                ]
-                if missing:
-                    return Dispatch.fail(str(MissingTriggerKeyError(missing)))
-        dispatch_key = request_key or uuid.uuid4().hex
-        plan = DispatchPlan(
-            source="campaign",
-            source_id=campaign.id,
-            message=campaign.message,
-            dispatch_key=dispatch_key,
+            return Dispatch.fail(refusal.error)
+        plan = DispatchPlan.for_campaign(
+            campaign,
+            shared_trigger=request.shared,
             now=now,
-            namespaces={"Campaign": {"id": campaign.id, "name": campaign.name}},
-            filters=campaign.filters,
-            hold_out=HoldOut.resolve(
-                campaign.control_group,
-                source_scope=f"campaign:{campaign.id}",
-                custom_groups=self._control_groups,
-            ),
-            cap=campaign.targeting_cap,
-            max_trigger_bytes=campaign.max_trigger_bytes,
-            shared_trigger=shared,
-            preferences=campaign.delivery,
-            cutoff=campaign.schedule.cutoff,
-            frequency_caps=self.settings.frequency_caps,
-            default_timezone=self.settings.default_timezone,
+            dispatch_key=request_key or uuid.uuid4().hex,
+            settings=self.settings,
+            custom_groups=self._control_groups,
         )
         result = Dispatch(response={})
-        keep = None if sink is not None else (result.kept_deliveries, result.kept_skips)
         summary = dispatch_recipients(
             plan,
-            [Recipient(identity, data) for identity, data in recipients],
+            request.recipients,
             store=self.store,
             ledger=self.ledger,
             sink=sink,
-            keep=keep,
+            keep=self._keep(result, sink),
             workers=self.workers,
         )
         result.summary = summary
@@ -630,6 +447,6 @@ class Workspace:
             "sent": summary.sent,
             "skipped": summary.candidates - summary.sent,
         }
-        if ledger_key is not None:
-            self.registry.save_response(ledger_key, result.response)
+        if response_key is not None:
+            self.registry.save_response(response_key, result.response)
         return result

@@ -12,6 +12,7 @@ One module per stage, data flowing one way::
 See docs/architecture.md.
 """
 
+from .commit import Kept as Kept
 from .commit import LineSink as LineSink
 from .eligibility import may_take_a_slot as may_take_a_slot
 from .eligibility import select_under_cap as select_under_cap
@@ -27,6 +28,7 @@ __all__ = [
     "Candidate",
     "DispatchPlan",
     "HoldOut",
+    "Kept",
     "LineSink",
     "Recipient",
     "dispatch_bulletin",

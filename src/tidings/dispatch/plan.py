@@ -16,7 +16,13 @@ from ..audience.control import in_control_group
 from ..audience.filters import AudienceQuery, Filter
 from ..channels import Message
 from ..delivery.rules import DeliveryPreferences, FrequencyCap
-from ..models.definitions import ControlGroup, CustomControlGroup
+from ..models.definitions import (
+    Bulletin,
+    ControlGroup,
+    CustomControlGroup,
+    ExternalTriggerCampaign,
+    WorkspaceSettings,
+)
 from ..models.users import UserProfile
 
 __all__ = ["Candidate", "DispatchPlan", "HoldOut", "Recipient"]
@@ -141,3 +147,88 @@ class DispatchPlan:
     def claims(self) -> bool:
         """Whether deliveries claim slots in the ledger (a targeting or frequency cap)."""
         return self.cap is not None or bool(self.frequency_caps)
+
+    @classmethod
+    def for_bulletin(
+        cls,
+        bulletin: Bulletin,
+        *,
+        event_name: str,
+        properties: Mapping[str, str],
+        now: datetime,
+        send_at: datetime,
+        dispatch_key: str,
+        settings: WorkspaceSettings,
+        custom_groups: Mapping[str, CustomControlGroup],
+    ) -> DispatchPlan:
+        """The plan of one bulletin for a raised business event.
+
+        Raises:
+            KeyError: The bulletin's custom control group is not defined.
+        """
+        return cls(
+            source="bulletin",
+            source_id=bulletin.id,
+            message=bulletin.message,
+            dispatch_key=dispatch_key,
+            now=now,
+            send_base=send_at,
+            namespaces={
+                "BusinessEvent": {"name": event_name, **properties},
+                "Campaign": {"id": bulletin.id, "name": bulletin.name},
+            },
+            audience=AudienceQuery(
+                segment=bulletin.segment,
+                matches=tuple((r, properties[r.business_property]) for r in bulletin.match),
+                filters=bulletin.filters,
+            ),
+            hold_out=HoldOut.resolve(
+                bulletin.control_group,
+                source_scope=f"bulletin:{bulletin.id}",
+                custom_groups=custom_groups,
+            ),
+            cap=bulletin.targeting_cap,
+            ttl_seconds=bulletin.ttl_seconds,
+            preferences=bulletin.delivery,
+            frequency_caps=settings.frequency_caps,
+            default_timezone=settings.default_timezone,
+        )
+
+    @classmethod
+    def for_campaign(
+        cls,
+        campaign: ExternalTriggerCampaign,
+        *,
+        shared_trigger: Mapping[str, Any] | None,
+        now: datetime,
+        dispatch_key: str,
+        settings: WorkspaceSettings,
+        custom_groups: Mapping[str, CustomControlGroup],
+    ) -> DispatchPlan:
+        """The plan of an External Trigger campaign (or a Message via Identity) call.
+
+        Raises:
+            KeyError: The campaign's custom control group is not defined.
+        """
+        assert campaign.id is not None  # noqa: S101 - published campaigns have ids
+        return cls(
+            source="campaign",
+            source_id=campaign.id,
+            message=campaign.message,
+            dispatch_key=dispatch_key,
+            now=now,
+            namespaces={"Campaign": {"id": campaign.id, "name": campaign.name}},
+            filters=campaign.filters,
+            hold_out=HoldOut.resolve(
+                campaign.control_group,
+                source_scope=f"campaign:{campaign.id}",
+                custom_groups=custom_groups,
+            ),
+            cap=campaign.targeting_cap,
+            max_trigger_bytes=campaign.max_trigger_bytes,
+            shared_trigger=shared_trigger,
+            preferences=campaign.delivery,
+            cutoff=campaign.schedule.cutoff,
+            frequency_caps=settings.frequency_caps,
+            default_timezone=settings.default_timezone,
+        )
