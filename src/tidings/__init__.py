@@ -32,6 +32,7 @@ from .errors import TriggerDataError as TriggerDataError
 from .errors import UndefinedValueError as UndefinedValueError
 from .errors import UnknownFilterError as UnknownFilterError
 from .errors import UnknownNameError as UnknownNameError
+from .errors import UnsafeOutputError as UnsafeOutputError
 from .models.definitions import Bulletin as Bulletin
 from .models.definitions import BusinessEventDefinition as BusinessEventDefinition
 from .models.definitions import ControlGroup as ControlGroup
@@ -116,6 +117,7 @@ __all__ = [
     "UndefinedValueError",
     "UnknownFilterError",
     "UnknownNameError",
+    "UnsafeOutputError",
     "UserEvent",
     "UserProfile",
     "WebhookMessage",

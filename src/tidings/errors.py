@@ -12,6 +12,7 @@ Hierarchy::
     │   ├── TemplateSyntaxError               bad Liquid syntax, found at compile time
     │   ├── UnknownFilterError                a filter that does not exist
     │   ├── UnknownNameError                  a top-level name that is not a namespace
+    │   ├── UnsafeOutputError                 an output where escaping cannot keep data safe
     │   └── RenderError                       a failure while rendering
     │       ├── UndefinedValueError           strict mode: a value is missing
     │       └── LimitExceededError            loop, output or nesting limit reached
@@ -48,6 +49,7 @@ __all__ = [
     "UndefinedValueError",
     "UnknownFilterError",
     "UnknownNameError",
+    "UnsafeOutputError",
 ]
 
 ErrorCode = Literal[
@@ -55,6 +57,7 @@ ErrorCode = Literal[
     "template_syntax",
     "unknown_filter",
     "unknown_name",
+    "unsafe_output",
     "render_error",
     "undefined_value",
     "limit_exceeded",
@@ -171,6 +174,18 @@ class UnknownNameError(TemplateError):
     """
 
     code: ErrorCode = "unknown_name"
+
+
+class UnsafeOutputError(TemplateError):
+    """An output placed where escaping cannot keep data from changing the message.
+
+    Found when the template is compiled: an unquoted HTML attribute value
+    (``<a title={{ x }}>``), the inside of a tag, a ``<script>``, an event-handler
+    attribute, a JSON output that may or may not sit inside a string, a
+    ``tablerow`` in a JSON or URL template.
+    """
+
+    code: ErrorCode = "unsafe_output"
 
 
 class RenderError(TemplateError):

@@ -141,6 +141,10 @@ def test_url_values_are_percent_encoded(url: str, data: dict[str, Any], expected
         ("https://x.test/a b", {}, "U+0020 SPACE"),
         ("https://x.test/{{ ExternalTrigger.v | raw }}", {"v": "a\r\nHost: evil"}, "U+000D"),
         ("https://[::1/", {}, "malformed"),
+        ("https://x.test/files/{{ ExternalTrigger.v }}/view", {"v": ".."}, "'..' segment"),
+        ("https://x.test/files/{{ ExternalTrigger.v }}/view", {"v": "."}, "'..' segment"),
+        ("https://x.test/a/{{ ExternalTrigger.v | raw }}/b", {"v": "%2E%2e"}, "'..' segment"),
+        ("https://x.test/a/{{ ExternalTrigger.v | raw }}", {"v": ".%2E"}, "'..' segment"),
     ],
 )
 def test_url_must_be_http_with_a_host(url: str, data: dict[str, Any], message: str):

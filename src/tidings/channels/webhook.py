@@ -30,6 +30,9 @@ WebhookMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 # RFC 9110 field-name: a token.
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+# Path segments a client resolves away ("/a/../b" is "/b"), also percent-encoded:
+# data written into one would move the request to another path.
+_DOT_SEGMENTS = frozenset({".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"})
 _SNIPPET = 24
 
 
@@ -107,6 +110,12 @@ def _check_url(url: str) -> None:
         )
     if not host:
         raise ChannelError(f"the URL has no host: {url[:80]!r}", field="webhook.url")
+    if any(segment.lower() in _DOT_SEGMENTS for segment in parts.path.split("/")):
+        raise ChannelError(
+            f"the URL path has a '.' or '..' segment, which would move the call to "
+            f"another path: {url[:80]!r}",
+            field="webhook.url",
+        )
 
 
 class WebhookMessage(ChannelMessage):

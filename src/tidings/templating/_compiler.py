@@ -8,7 +8,11 @@ truthiness, ``Undefined``, path lookups with ``.size``/``.first``/``.last``, loo
 slicing, blank-block suppression, our escaping and stringification) and calls
 python-liquid's own filter functions, through the same resource-limit guards.
 
-Errors are not reproduced here. Whenever the generated code raises, or finds a
+The work budget is counted in a local variable, charged for exactly the events
+the interpreter charges (each loop's length, each filter call, each ``contains``),
+so a render over budget raises on both paths at the same point.
+
+Errors are otherwise not reproduced here. Whenever the generated code raises, or finds a
 resource limit exceeded, the caller renders again on the interpreter, which
 raises the exact error (class, message, line and column). Rendering is pure, so
 the second render sees the same inputs. The generated code only has to raise
@@ -85,12 +89,14 @@ from liquid.builtin.tags.liquid_tag import LiquidNode
 from liquid.builtin.tags.unless_tag import UnlessNode
 from liquid.expression import Expression
 from liquid.template import BoundTemplate
+from liquid.token import Token
 from liquid.undefined import Undefined
 from markupsafe import escape as markup_escape
 
 from ._environment import (
-    MAX_INT_BITS,
+    ChargedContainsExpression,
     LimitedLoopExpression,
+    LimitedRangeLiteral,
     TidingsContext,
     TidingsEchoNode,
     TidingsEnvironment,
@@ -104,6 +110,18 @@ from ._escape import (
     escape_json_string,
     escape_json_value,
     escape_text,
+)
+from ._limits import (
+    CONSTANT_TIME_FILTERS,
+    CONTAINS_COST,
+    FILTER_COST,
+    LOOP_ITERATION_COST,
+    MAX_INT_BITS,
+    UNSIZED_CLASSES,
+    deep_size_of,
+    guard_filter,
+    size_of,
+    work_limit_error,
 )
 
 RenderFunction = Callable[[dict[str, Any]], str]
@@ -257,6 +275,10 @@ class _Generator:
         self.loop_limit = env.loop_iteration_limit
         self.autoescape = bool(env.autoescape)
         self.uses_counter = False
+        self.work_budget = env.limits.work_budget
+        self.uses_work = False
+        # Every open output buffer (the render's, then enclosing captures).
+        self.sinks: list[_Sink] = []
 
     # -- helpers -----------------------------------------------------------------
 
@@ -283,6 +305,25 @@ class _Generator:
 
     def dedent(self) -> None:
         self.depth -= 1
+
+    def charge(self, cost: str, token: object) -> None:
+        """Emit: add ``cost`` units to the work count; raise once over budget.
+
+        Over budget, the generated code raises the interpreter's error itself (same
+        charges, same point), unless the output written so far is over its limit:
+        the interpreter would have stopped there first, so it renders instead.
+        """
+        self.uses_work = True
+        self.emit(f"_wk += {cost}")
+        sinks = ", ".join(f"({sink.chunks}, {sink.state})" for sink in self.sinks)
+        self.emit(f"if _wk > {self.work_budget}: _over_budget({self.const(token)}, ({sinks},))")
+
+    def size(self, value: str) -> str:
+        """A Python expression of ``size_of(value)`` (inlined for a plain str)."""
+        return (
+            f"(len({value}) >> 4 if {value}.__class__ is str else "
+            f"0 if {value}.__class__ in _UNSIZED else _sz({value}))"
+        )
 
     # -- names -------------------------------------------------------------------
 
@@ -339,11 +380,15 @@ class _Generator:
         if isinstance(expr, Empty | Blank):
             return self.const(expr)
         if isinstance(expr, RangeLiteral):
+            if type(expr) is not LimitedRangeLiteral:
+                raise Unsupported("range without its limit")
             start = self.expr(expr.start)
             stop = self.expr(expr.stop)
             make = self.const(expr._make_range)
             var = self.temp()
             self.emit(f"{var} = {make}({start}, {stop})")
+            # The interpreter refuses a range longer than the loop limit where it is built.
+            self.emit(f"if len({var}) > {self.loop_limit}: _raise_limit()")
             return var
         if type(expr) is FilteredExpression:
             return self.filtered(expr)
@@ -442,7 +487,16 @@ class _Generator:
                 positional.append(self.expr(arg.value))
         var = self.temp()
         self.emit(f"{var} = {value}")
-        guarded = self.const(self.context.filter(name, token=flt.token), "_f")
+        if name in CONSTANT_TIME_FILTERS:
+            cost = str(FILTER_COST)
+        elif name == "json":
+            cost = " + ".join([str(FILTER_COST), f"_deep({var})", *map(self.size, positional)])
+        else:
+            cost = " + ".join([str(FILTER_COST), *(self.size(x) for x in [var, *positional])])
+        self.charge(cost, flt.token)
+        # The filter with the interpreter's size guards; the work is charged above.
+        func = super(TidingsContext, self.context).filter(name, token=flt.token)
+        guarded = self.const(guard_filter(func, name, flt.token, self.env.limits), "_f")
         kwargs = ", ".join(f"{key!r}: {val}" for key, val in keywords)
         call = ", ".join([var, *positional, *([f"**{{{kwargs}}}"] if keywords else [])])
         slow = f"{var} = {guarded}({call})"
@@ -541,7 +595,14 @@ class _Generator:
                 left, right = right, left
             return f"_le({left}, {right})"
         if isinstance(expr, ContainsExpression):
+            if type(expr) is not ChargedContainsExpression:
+                raise Unsupported("contains without its work charge")
             left, right = self.expr(expr.left), self.expr(expr.right)
+            if not left.isidentifier():
+                var = self.temp()
+                self.emit(f"{var} = {left}")
+                left = var
+            self.charge(f"{CONTAINS_COST} + {self.size(left)}", expr.token)
             token = self.const(expr.token)
             return f"_contains({token}, {left}, {right})"
         value = self.expr(expr)
@@ -720,7 +781,9 @@ class _Generator:
         self.emit(f"{inner.state} = [0, 0]")
         if self.loops:
             self.captures_in_loop += 1
+        self.sinks.append(inner)
         self.block(node.block, inner)
+        self.sinks.pop()
         if self.loops:
             self.captures_in_loop -= 1
         # python-liquid gives a capture the output limit less what its enclosing
@@ -781,6 +844,7 @@ class _Generator:
                 f"{items}, {length} = _loop_slice({items}, {length}, {limit}, {offset}, "
                 f"{bool(expr.reversed)})"
             )
+        self.charge(f"{LOOP_ITERATION_COST} * {length}", expr.token)
         self.emit(f"if {length}:")
         self.indent()
         if self.loop_limit:
@@ -822,12 +886,15 @@ class _Generator:
     def generate(self) -> str:
         self.collect_assigned(self.bound.nodes)
         top = _Sink("_o", "_w", "_os", None)
+        self.sinks.append(top)
         body_start = len(self.lines)
         self.nodes(self.bound.nodes, top)
         body = self.lines[body_start:]
         header = ["def render(D):", "    _o = []", "    _w = _o.append", "    _os = [0, 0]"]
         if self.uses_counter:
             header.append("    _n = 0")
+        if self.uses_work:
+            header.append("    _wk = 0")
         for name, var in self.roots.items():
             header.append(f"    {var} = D.get({name!r}, _M)")
             if name not in self.assigned:
@@ -835,6 +902,12 @@ class _Generator:
         header.extend(f"    {var} = _M" for var in self.assigned.values())
         footer = [f"    return _final_text(_o, {self.output_limit})"]
         return "\n".join([*header, *body, *footer]) + "\n"
+
+    def over_budget(self, token: Token, sinks: tuple[tuple[list[str], list[int]], ...]) -> None:
+        """Raise the work limit error, or hand over if the output is over its limit."""
+        if sum(_byte_size(chunks, state) for chunks, state in sinks) > self.output_limit:
+            raise LimitReached
+        raise work_limit_error(self.work_budget, token)
 
     def namespace(self) -> dict[str, object]:
         return {
@@ -874,6 +947,10 @@ class _Generator:
             "_loop_slice": _loop_slice,
             "_namespace_over": _namespace_over,
             "_raise_limit": _raise_limit,
+            "_over_budget": self.over_budget,
+            "_sz": size_of,
+            "_UNSIZED": UNSIZED_CLASSES,
+            "_deep": deep_size_of,
             **self.consts,
         }
 

@@ -1,42 +1,63 @@
 """python-liquid environments configured for tidings.
 
-One environment per (escape mode, strictness, limits). Each replaces the output
-statement and ``echo`` tag with versions that escape for the output context, and
-adds the ``raw``/``safe`` and ``json`` filters.
+One environment per (escape mode, strictness, limits). Each replaces every tag
+that writes output (the output statement, ``echo``, ``cycle``, ``increment``,
+``decrement``) with a version that writes through an escaper (chosen for each
+node by :mod:`._contexts` once the template is parsed), charges loops, filters and
+``contains`` to the render's work budget, and adds the ``raw``/``safe`` and
+``json`` filters.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Mapping, Sequence, Sized
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from io import StringIO
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from liquid import Environment, Markup, RenderContext
+from liquid import Environment, RenderContext
+from liquid.ast import Node
 from liquid.builtin.expressions import FilteredExpression, LoopExpression, Path
+from liquid.builtin.expressions.logical import ContainsExpression, _contains
+from liquid.builtin.expressions.primitive import RangeLiteral
 from liquid.builtin.output import Output, OutputNode
+from liquid.builtin.tags.cycle_tag import CycleNode, CycleTag
+from liquid.builtin.tags.decrement_tag import DecrementNode, DecrementTag
 from liquid.builtin.tags.echo_tag import EchoNode, EchoTag
 from liquid.builtin.tags.for_tag import ForNode, ForTag
+from liquid.builtin.tags.increment_tag import IncrementNode, IncrementTag
 from liquid.builtin.tags.tablerow_tag import TablerowNode, TablerowTag
 from liquid.exceptions import (
     LoopIterationLimitError,
     OutputStreamLimitError,
-    ResourceLimitError,
 )
+from liquid.expression import Expression
 from liquid.filter import with_environment
 from liquid.output import LimitedStringIO
 from liquid.template import BoundTemplate
-from liquid.undefined import UNDEFINED, StrictDefaultUndefined, Undefined
+from liquid.undefined import UNDEFINED, StrictDefaultUndefined, Undefined, is_undefined
 
 from ._escape import (
     EscapeMode,
     Escaper,
     JsonFragment,
+    Trusted,
     dump_json,
     escaper_for,
-    json_string_outputs,
+)
+from ._limits import (
+    CONTAINS_COST,
+    DEFAULT_LIMITS,
+    LOOP_ITERATION_COST,
+    FilterLimitError,
+    Limits,
+    check_range,
+    filter_cost,
+    guard_filter,
+    size_of,
+    work_limit_error,
 )
 
 if TYPE_CHECKING:
@@ -45,34 +66,17 @@ if TYPE_CHECKING:
     from liquid.stream import TokenStream
     from liquid.token import Token
 
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Resource limits that keep a hostile template or payload from hurting the process.
-
-    Attributes:
-        loop_iterations: Most iterations of a loop, counting nested loops as the
-            product of their lengths (Liquid's rule).
-        output_bytes: Most bytes (UTF-8) one render may produce. It also bounds
-            any single value a filter builds and, approximately, the total size
-            of the variables a template assigns or captures, so a template
-            cannot run out of memory without writing anything.
-        nesting_depth: Most nested blocks (``if`` inside ``for`` inside ...) a
-            template may contain.
-    """
-
-    loop_iterations: int = 10_000
-    output_bytes: int = 1_000_000
-    nesting_depth: int = 30
-
-    def __post_init__(self) -> None:
-        for name in ("loop_iterations", "output_bytes", "nesting_depth"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"Limits.{name} must be a positive integer, not {value!r}")
-
-
-DEFAULT_LIMITS = Limits()
+__all__ = [
+    "DEFAULT_LIMITS",
+    "FALLBACK_RECORDER",
+    "Fallback",
+    "FilterLimitError",
+    "Limits",
+    "TidingsContext",
+    "TidingsEnvironment",
+    "get_environment",
+    "with_paths",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +115,8 @@ class _EscapingOutputMixin:
     default_of: Path | None
 
     def setup_escaping(self, env: TidingsEnvironment) -> None:
-        in_string = False
-        if env.escape_mode == "json":
-            tokens = tuple(env.tokenizer()(self.token.source))
-            in_string = self.token.start_index in json_string_outputs(self.token.source, tokens)
-        self.escaper = escaper_for(env.escape_mode, in_json_string=in_string)
+        # The mode's default; the context analysis then picks the one for this spot.
+        self.escaper = escaper_for(env.escape_mode)
         expr = self.expression
         self.default_of = None
         if (
@@ -180,12 +181,101 @@ class TidingsEcho(EchoTag):
         return node
 
 
+class TidingsCycleNode(CycleNode):
+    """``{% cycle %}`` writing its value through the escaper of its context."""
+
+    __slots__ = ("escaper",)
+    escaper: Escaper
+
+    def render_to_output(self, context: RenderContext, buffer: TextIO) -> int:
+        """Write the next value of the cycle, escaped."""
+        # python-liquid's CycleNode.render_to_output, with the escaper instead of
+        # to_liquid_string (which wrote data unescaped in json and url templates).
+        if self.group:
+            group = self.group.evaluate(context)
+            group_name = "__UNDEFINED" if is_undefined(group) else str(group)
+        else:
+            group_name = ""
+        args = [arg.evaluate(context) for arg in self.args]
+        key = group_name if group_name else str(args)
+        index = context.cycle(key, len(args))
+        if index >= len(args):
+            return 0
+        return buffer.write(self.escaper(args[index]))
+
+
+class TidingsIncrementNode(IncrementNode):
+    """``{% increment %}`` writing its number through the escaper of its context."""
+
+    __slots__ = ("escaper",)
+    escaper: Escaper
+
+    def render_to_output(self, context: RenderContext, buffer: TextIO) -> int:
+        """Write the counter's value, then add one to it."""
+        return buffer.write(self.escaper(context.increment(self.name)))
+
+
+class TidingsDecrementNode(DecrementNode):
+    """``{% decrement %}`` writing its number through the escaper of its context."""
+
+    __slots__ = ("escaper",)
+    escaper: Escaper
+
+    def render_to_output(self, context: RenderContext, buffer: TextIO) -> int:
+        """Subtract one from the counter, then write its value."""
+        return buffer.write(self.escaper(context.decrement(self.name)))
+
+
+def _with_default_escaper(node: Any, env: Environment) -> Any:
+    assert isinstance(env, TidingsEnvironment)  # noqa: S101 - registered there only
+    node.escaper = escaper_for(env.escape_mode)
+    return node
+
+
+class TidingsCycle(CycleTag):
+    """``cycle`` tag whose node escapes for its context."""
+
+    node_class = TidingsCycleNode
+
+    def parse(self, stream: TokenStream) -> Any:
+        return _with_default_escaper(super().parse(stream), self.env)
+
+
+class TidingsIncrement(IncrementTag):
+    """``increment`` tag whose node escapes for its context."""
+
+    node_class = TidingsIncrementNode
+
+    def parse(self, stream: TokenStream) -> Any:
+        return _with_default_escaper(super().parse(stream), self.env)
+
+
+class TidingsDecrement(DecrementTag):
+    """``decrement`` tag whose node escapes for its context."""
+
+    node_class = TidingsDecrementNode
+
+    def parse(self, stream: TokenStream) -> Any:
+        return _with_default_escaper(super().parse(stream), self.env)
+
+
+OUTPUT_NODES = (
+    TidingsOutputNode,
+    TidingsEchoNode,
+    TidingsCycleNode,
+    TidingsIncrementNode,
+    TidingsDecrementNode,
+)
+"""Every node that writes a value: each has an ``escaper``."""
+
+
 class LimitedLoopExpression(LoopExpression):
     """A loop expression that refuses a range longer than the loop iteration limit.
 
     python-liquid checks the limit only once the loop starts, after ``reversed``
     has built a list of the whole range and ``offset`` has skipped through it:
-    ``(1..100000000) reversed`` would hang first.
+    ``(1..100000000) reversed`` would hang first. Each loop also charges its
+    length to the render's work budget.
     """
 
     __slots__ = ()
@@ -200,6 +290,68 @@ class LimitedLoopExpression(LoopExpression):
             if too_long:
                 raise LoopIterationLimitError("loop iteration limit reached", token=self.token)
         return super()._to_iter(obj, context)
+
+    def evaluate(self, context: RenderContext) -> tuple[Iterator[object], int]:
+        """The loop's items and length; the length is charged to the work budget."""
+        items, length = super().evaluate(context)
+        if length:
+            cast("TidingsContext", context).charge(LOOP_ITERATION_COST * length, self.token)
+        return items, length
+
+
+class LimitedRangeLiteral(RangeLiteral):
+    """A range literal that refuses more items than the loop iteration limit.
+
+    A range is lazy, but much of Liquid materialises it (a JSON output, ``contains``
+    with a string, filters): refusing it where it is built bounds them all.
+    """
+
+    __slots__ = ()
+
+    def evaluate(self, context: RenderContext) -> range:
+        """Build the range; raise if it is longer than the loop iteration limit."""
+        value = super().evaluate(context)
+        limit = context.env.loop_iteration_limit
+        if limit is not None:
+            check_range(value, limit, self.token)
+        return value
+
+
+class ChargedContainsExpression(ContainsExpression):
+    """``contains`` charged to the work budget: searching walks what is searched."""
+
+    __slots__ = ()
+
+    def evaluate(self, context: RenderContext) -> object:
+        """Whether the left side contains the right side."""
+        left = self.left.evaluate(context)
+        right = self.right.evaluate(context)
+        cast("TidingsContext", context).charge(CONTAINS_COST + size_of(left), self.token)
+        return _contains(self.token, left, right)
+
+
+def _expressions(node: Node) -> Iterable[Expression]:
+    stack = list(node.expressions())
+    while stack:
+        expr = stack.pop()
+        yield expr
+        stack.extend(expr.children())
+
+
+def limit_expressions(nodes: Iterable[Node], context: RenderContext) -> None:
+    """Give every range literal and ``contains`` of the tree its limited class.
+
+    Same slots, so each parsed expression can change class in place.
+    """
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        for expr in _expressions(node):
+            if type(expr) is RangeLiteral:
+                expr.__class__ = LimitedRangeLiteral
+            elif type(expr) is ContainsExpression:
+                expr.__class__ = ChargedContainsExpression
+        stack.extend(node.children(context, include_partials=False))
 
 
 class TidingsFor(ForTag):
@@ -222,15 +374,15 @@ class TidingsTablerow(TablerowTag):
         return node
 
 
-def raw_filter(value: object) -> Markup:
+def raw_filter(value: object) -> Trusted:
     """Mark a value as safe: it is written without escaping in every context."""
-    if isinstance(value, Markup):
+    if isinstance(value, Trusted):
         return value
     if isinstance(value, Undefined) or value is None:
-        return Markup("")
+        return Trusted("")
     if isinstance(value, bool):
-        return Markup(str(value).lower())
-    return Markup(str(value))
+        return Trusted(str(value).lower())
+    return Trusted(str(value))
 
 
 @with_environment
@@ -275,43 +427,6 @@ def with_paths(value: object, path: str) -> object:
     return value
 
 
-class FilterLimitError(ResourceLimitError):
-    """A filter's input or result is over a resource limit (becomes LimitExceededError)."""
-
-
-# Python refuses to print ints over 4300 digits (about 14,300 bits) anyway.
-MAX_INT_BITS = 14_000
-
-# Filters whose result can be far larger than their inputs: checked before they run.
-_MULTIPLYING_FILTERS = frozenset({"replace", "join"})
-
-
-def _estimated_size(name: str, left: object, args: tuple[object, ...]) -> int:
-    """A cheap upper estimate of the length of a multiplying filter's result."""
-    if name == "replace" and type(left) is str and len(args) >= 1:
-        old = str(args[0])
-        new = str(args[1]) if len(args) > 1 else ""
-        count = left.count(old) if old else len(left) + 1
-        return len(left) + count * len(new)
-    if name == "join" and type(left) in (list, tuple):
-        items = cast("Sequence[object]", left)
-        sep = str(args[0]) if args else " "
-        # Non-string items are short (numbers) or bounded by the result check.
-        texts = sum(len(str(item)) for item in items if type(item) is str)
-        return max(len(items) - 1, 0) * len(sep) + texts
-    return 0
-
-
-def _check_range(value: object, limit: int, token: Token | None) -> None:
-    # type(), not isinstance(): a strict Undefined raises on any attribute access,
-    # __class__ included, and must reach the `default` filter untouched.
-    if type(value) is range and len(value) > limit:
-        raise FilterLimitError(
-            f"range of {len(value)} items is over the loop iteration limit of {limit}",
-            token=token,
-        )
-
-
 class OutputBuffer(LimitedStringIO):
     r"""The output buffer of every render: counts UTF-8 bytes, keeps text as written.
 
@@ -334,7 +449,24 @@ class OutputBuffer(LimitedStringIO):
 
 
 class TidingsContext(RenderContext):
-    """The render context of every tidings template: guarded filters, faithful buffers."""
+    """The render context of every tidings template: guarded filters, faithful buffers.
+
+    One per render: it also counts the render's work (see :class:`Limits`).
+    """
+
+    __slots__ = ("budget", "limits", "work")
+
+    def __init__(self, template: BoundTemplate, **kwargs: Any) -> None:
+        super().__init__(template, **kwargs)
+        self.limits: Limits = getattr(self.env, "limits", DEFAULT_LIMITS)
+        self.budget = self.limits.work_budget
+        self.work = 0
+
+    def charge(self, units: int, token: Token | None) -> None:
+        """Add ``units`` of work; raise once the render is over its work budget."""
+        self.work += units
+        if self.work > self.budget:
+            raise work_limit_error(self.budget, token)
 
     def get_buffer(self, buf: TextIO | None = None) -> StringIO:
         """Return an :class:`OutputBuffer` for a capture, sharing the output limit."""
@@ -350,40 +482,15 @@ class TidingsContext(RenderContext):
         (``(1..100000000) | join`` would hang), nor build a string or array
         longer than the output limit (``replace`` and ``join`` are estimated
         before they run, so they fail before allocating), nor a number too
-        large to print.
+        large to print; each call is charged to the render's work budget.
         """
-        func = super().filter(name, token=token)
-        limits: Limits = getattr(self.env, "limits", DEFAULT_LIMITS)
+        guarded = guard_filter(super().filter(name, token=token), name, token, self.limits)
 
-        def guarded(left: object, *args: object, **kwargs: object) -> object:
-            _check_range(left, limits.loop_iterations, token)
-            for arg in args:
-                _check_range(arg, limits.loop_iterations, token)
-            if (
-                name in _MULTIPLYING_FILTERS
-                and _estimated_size(name, left, args) > limits.output_bytes
-            ):
-                raise FilterLimitError(
-                    f"'{name}' would build a value over the output limit "
-                    f"of {limits.output_bytes} bytes",
-                    token=token,
-                )
-            result = func(left, *args, **kwargs)
-            if type(result) is int and result.bit_length() > MAX_INT_BITS:
-                # `{% assign n = n | times: n %}` in a loop squares its way to
-                # numbers that take seconds to multiply and cannot be printed.
-                raise FilterLimitError(f"'{name}' built a number too large to use", token=token)
-            if (
-                issubclass(type(result), str | list)
-                and len(cast("Sized", result)) > limits.output_bytes
-            ):
-                raise FilterLimitError(
-                    f"'{name}' built a value over the output limit of {limits.output_bytes} bytes",
-                    token=token,
-                )
-            return result
+        def charged(left: object, *args: object, **kwargs: object) -> object:
+            self.charge(filter_cost(name, left, args), token)
+            return guarded(left, *args, **kwargs)
 
-        return guarded
+        return charged
 
 
 class TidingsTemplate(BoundTemplate):
@@ -463,6 +570,9 @@ class TidingsEnvironment(Environment):
         super().setup_tags_and_filters(extra=extra)
         self.add_tag(TidingsOutput)
         self.add_tag(TidingsEcho)
+        self.add_tag(TidingsCycle)
+        self.add_tag(TidingsIncrement)
+        self.add_tag(TidingsDecrement)
         self.add_tag(TidingsFor)
         self.add_tag(TidingsTablerow)
         self.add_filter("raw", raw_filter)

@@ -1,21 +1,22 @@
 """Output escaping per context: text, html, json and url.
 
-Every ``{{ }}`` (and ``echo``) goes through one escaper chosen when the template is
-parsed. A value marked safe with the ``raw``/``safe`` filters (a ``Markup``) is
-written as it is; everything else is escaped for its context.
+Every output-producing tag goes through one escaper, chosen for where it sits once
+the template is parsed (see :mod:`._contexts`). A value marked safe with the
+``raw``/``safe`` filters (:class:`Trusted`) is written as it is; everything else is
+escaped for its context.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import quote
 
 from liquid import Markup
-from liquid.token import TOKEN_CONTENT, TOKEN_OUTPUT, TOKEN_TAG, Token
 from liquid.undefined import Undefined
 from markupsafe import escape as markup_escape
 
@@ -23,6 +24,16 @@ EscapeMode = Literal["text", "html", "json", "url"]
 ESCAPE_MODES: tuple[EscapeMode, ...] = ("text", "html", "json", "url")
 
 Escaper = Callable[[object], str]
+
+
+class Trusted(Markup):
+    """A value marked safe with ``| raw`` or ``| safe``: written as it is in every context.
+
+    Unlike other ``Markup`` (string literals and ``escape`` results in HTML
+    templates), it also skips the scheme check of URL attributes.
+    """
+
+    __slots__ = ()
 
 
 class JsonFragment(str):
@@ -41,7 +52,15 @@ def to_jsonable(value: object) -> Any:
     Undefined becomes ``null``; non-finite floats (not valid JSON) become ``null``;
     unknown objects become their string form.
     """
-    if value is None or isinstance(value, Undefined):
+    cls = type(value)
+    if cls is str or cls is int or cls is bool or value is None:
+        return value
+    if cls is dict:
+        return {k if type(k) is str else str(k): to_jsonable(v) for k, v in value.items()}  # type: ignore[attr-defined]
+    if cls is list:
+        return [to_jsonable(v) for v in value]  # type: ignore[attr-defined]
+    # The general case (subclasses, Undefined, other mappings and sequences).
+    if isinstance(value, Undefined):
         return None
     if isinstance(value, bool | int | str):
         return value
@@ -106,6 +125,47 @@ def escape_html(value: object) -> str:
     return str(markup_escape(to_text(value)))
 
 
+SAFE_URL_SCHEMES = frozenset({"http", "https", "mailto"})
+"""Schemes data may give a URL attribute of an HTML template (``href``, ``src``...)."""
+
+BLOCKED_URL = "about:invalid#tidings-blocked-url"
+"""What a URL attribute gets instead of data with another scheme (``javascript:``)."""
+
+# Browsers drop leading C0 controls and spaces, and tabs and newlines anywhere in a
+# URL, before reading its scheme: "java\tscript:" is "javascript:".
+_URL_IGNORED = re.compile(r"[\t\n\r]")
+_URL_LEADING = "".join(chr(code) for code in range(0x21))
+_SCHEME_END = re.compile(r"[:/?#]")
+
+
+def url_scheme(text: str) -> str | None:
+    """The scheme a browser reads from URL ``text`` (lower case), or ``None`` if relative."""
+    cleaned = _URL_IGNORED.sub("", text.lstrip(_URL_LEADING))
+    match = _SCHEME_END.search(cleaned)
+    if match is None or match.group() != ":":
+        return None
+    return cleaned[: match.start()].lower()
+
+
+def escape_url_attribute(value: object) -> str:
+    """A quoted URL attribute value (``href="..."``): HTML escaping plus a scheme check.
+
+    Data whose scheme is not http, https or mailto (``javascript:``, ``data:``,
+    ``vbscript:``) is replaced by :data:`BLOCKED_URL`. A value marked ``| raw``
+    is trusted and written as it is.
+    """
+    if isinstance(value, Trusted):
+        return str(value)
+    if isinstance(value, Markup):
+        # Already HTML: the browser decodes its entities before reading the scheme.
+        scheme = url_scheme(html.unescape(str(value)))
+    else:
+        scheme = url_scheme(to_text(value))
+    if scheme is not None and scheme not in SAFE_URL_SCHEMES:
+        return BLOCKED_URL
+    return escape_html(value)
+
+
 def escape_url(value: object) -> str:
     """URL component: percent-encode everything but unreserved characters."""
     text = to_text(value)
@@ -137,37 +197,3 @@ def escaper_for(mode: EscapeMode, *, in_json_string: bool = False) -> Escaper:
     if mode == "json":
         return escape_json_string if in_json_string else escape_json_value
     return escape_text
-
-
-def _advance_json_state(text: str, in_string: bool, escaped: bool) -> tuple[bool, bool]:
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-    return in_string, escaped
-
-
-@lru_cache(maxsize=512)
-def json_string_outputs(source: str, tokens: tuple[Token, ...]) -> frozenset[int]:
-    """Start offsets of output tokens that sit inside a JSON string literal.
-
-    The template's literal text is scanned in source order as JSON; an output is
-    "in a string" when an odd number of unescaped quotes precede it.
-    """
-    del source  # part of the cache key only
-    inside: set[int] = set()
-    in_string = escaped = False
-    for token in tokens:
-        if token.kind == TOKEN_CONTENT:
-            in_string, escaped = _advance_json_state(token.value, in_string, escaped)
-        elif (
-            token.kind == TOKEN_OUTPUT or (token.kind == TOKEN_TAG and token.value == "echo")
-        ) and in_string:
-            inside.add(token.start_index)
-    return frozenset(inside)

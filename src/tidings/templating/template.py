@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from liquid import RenderContext
 from liquid.exceptions import (
     BlockNestingError,
     LiquidError,
@@ -34,9 +35,11 @@ from ..errors import (
     UndefinedValueError,
     UnknownFilterError,
     UnknownNameError,
+    UnsafeOutputError,
 )
 from ._analysis import TRIGGER_NAMESPACE, analyze_trigger_keys
 from ._compiler import RenderFunction, compile_render
+from ._contexts import UnsafeContextError, assign_escapers
 from ._environment import (
     DEFAULT_LIMITS,
     FALLBACK_RECORDER,
@@ -44,9 +47,12 @@ from ._environment import (
     Limits,
     TidingsEnvironment,
     get_environment,
+    limit_expressions,
     with_paths,
 )
 from ._escape import ESCAPE_MODES, EscapeMode, escape_text
+from ._limits import WorkLimitError
+from ._prescan import Refusal, costly_expression, unclosed_raw_blocks
 
 NAMESPACES: frozenset[str] = frozenset({"Profile", TRIGGER_NAMESPACE, "BusinessEvent", "Campaign"})
 """Top-level names a template may use (besides loop variables and assigned names)."""
@@ -69,6 +75,8 @@ def _line_col(source: str, index: int) -> tuple[int, int, str]:
 
 
 def _error_class(exc: LiquidError) -> type[TemplateError]:
+    if isinstance(exc, UnsafeContextError):
+        return UnsafeOutputError
     if isinstance(exc, LiquidUnknownFilterError):
         return UnknownFilterError
     if isinstance(exc, LiquidSyntaxError):
@@ -283,12 +291,41 @@ class Template:
         self.compiled: bool = self._render_fn is not None
 
     @staticmethod
+    def _prescan(env: TidingsEnvironment, source: str, name: str | None) -> None:
+        """Refuse, before parsing, a template python-liquid would take quadratic time on."""
+        refusal: Refusal | None = unclosed_raw_blocks(source)
+        if refusal is None:
+            try:
+                refusal = costly_expression(env.tokenizer()(source))
+            except LiquidError:
+                return  # the parser reports it, located
+        if refusal is not None:
+            line, column, text = _line_col(source, refusal.offset)
+            raise TemplateSyntaxError(
+                refusal.message, line=line, column=column, source_line=text, template_name=name
+            )
+
+    @staticmethod
     def _parse(env: TidingsEnvironment, source: str, name: str | None) -> BoundTemplate:
+        Template._prescan(env, source, name)
         try:
             bound = env.from_string(source, name=name or "")
             # Unknown filters are only reported when rendered: find them now.
             analysis = bound.analyze(include_partials=False)
         except LiquidError as exc:
+            if type(exc) is LiquidError and exc.__cause__ is not None:
+                # python-liquid's "unexpected liquid parsing error", wrapping the
+                # exception its parser raised (RecursionError when nested too deeply).
+                cause = exc.__cause__
+                raise TemplateSyntaxError(
+                    "template is nested too deeply"
+                    if isinstance(cause, RecursionError)
+                    else f"template could not be parsed: {type(cause).__name__}: {cause}",
+                    line=1,
+                    column=1,
+                    source_line=source.split("\n", 1)[0],
+                    template_name=name,
+                ) from exc
             raise _wrap_liquid_error(exc, source, name=name, at_end=True, env=env) from exc
         except RecursionError as exc:
             raise TemplateSyntaxError(
@@ -320,6 +357,11 @@ class Template:
                     source_line=text,
                     template_name=name,
                 )
+        limit_expressions(bound.nodes, RenderContext(bound))
+        try:
+            assign_escapers(bound)
+        except LiquidError as exc:
+            raise _wrap_liquid_error(exc, source, name=name, env=env) from exc
         return bound
 
     def _check_names(self, namespaces: frozenset[str]) -> None:
@@ -438,6 +480,12 @@ class Template:
         if render_fn is not None and not interpret:
             try:
                 return render_fn(data)
+            except WorkLimitError as exc:
+                # Raised by the compiled code exactly where the interpreter would:
+                # a second render would only take as long again.
+                env = self._bound.env
+                assert isinstance(env, TidingsEnvironment)  # noqa: S101 - built by get_environment
+                raise _wrap_liquid_error(exc, self.source, name=self.name, env=env) from exc
             except Exception:  # noqa: BLE001, S110 - the interpreter reports it exactly
                 pass
         return self._interpret(data)

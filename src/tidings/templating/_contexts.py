@@ -1,0 +1,483 @@
+"""Output contexts: which escaper each output uses, read from the template text around it.
+
+The escape mode fixes the language of a template's output; where in that language
+each output sits is read from the template's literal text. Once a template is
+parsed, its nodes are walked in document order, carrying the set of lexical states
+the output can be in at that point (through every branch of an ``if``, any number
+of loop iterations, ``break`` and ``continue``). Every node that writes a value
+(``{{ }}``, ``echo``, ``cycle``, ``increment``, ``decrement``) is then given the
+escaper for its states, or the template is refused with a located error:
+
+- ``json``: inside a JSON string, string escaping; elsewhere, a JSON value. Refused:
+  an output that may be inside or outside a string depending on the branch taken
+  (unbalanced quotes in an ``if``), or that follows a backslash inside a string.
+- ``html``: text, comments and quoted attribute values get HTML escaping; quoted URL
+  attributes (``href``, ``src``...) also get a scheme check (data with a scheme other
+  than http, https or mailto is replaced). Refused: outputs inside a tag but outside
+  a quoted value (``<a title={{ x }}>``, ``<a {{ x }}>``), in ``<script>``, and in
+  event-handler (``on*``) or ``srcdoc`` attributes, where escaping cannot make data
+  safe.
+- ``url``: every output percent-encoded.
+- ``tablerow`` writes HTML table markup: refused in ``json`` and ``url`` templates.
+
+A value written with ``| raw`` (or ``| safe``), and in HTML a string or number
+literal, is the template author's and allowed anywhere. A ``capture`` body is its
+own document: in ``html`` it is escaped as it is written (the captured text is
+HTML); in ``json`` and ``url`` its outputs are written as text and the captured
+value is escaped once, where it is output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Generic, Protocol, TypeVar
+
+from liquid import RenderContext
+from liquid.ast import BlockNode, Node
+from liquid.builtin.content import ContentNode
+from liquid.builtin.expressions import FilteredExpression
+from liquid.builtin.expressions.primitive import (
+    FalseLiteral,
+    FloatLiteral,
+    IntegerLiteral,
+    Nil,
+    StringLiteral,
+    TrueLiteral,
+)
+from liquid.builtin.tags.assign_tag import AssignNode
+from liquid.builtin.tags.capture_tag import CaptureNode
+from liquid.builtin.tags.case_tag import CaseNode, MultiExpressionBlockNode
+from liquid.builtin.tags.comment_tag import CommentNode
+from liquid.builtin.tags.doc_tag import DocNode
+from liquid.builtin.tags.for_tag import BreakNode, ContinueNode, ForNode
+from liquid.builtin.tags.if_tag import IfNode
+from liquid.builtin.tags.ifchanged_tag import IfChangedNode
+from liquid.builtin.tags.liquid_tag import LiquidNode
+from liquid.builtin.tags.tablerow_tag import TablerowNode
+from liquid.builtin.tags.unless_tag import UnlessNode
+from liquid.exceptions import LiquidSyntaxError
+from liquid.template import BoundTemplate
+from liquid.token import Token
+
+from . import _html_states as h
+from ._environment import (
+    OUTPUT_NODES,
+    TidingsCycleNode,
+    TidingsDecrementNode,
+    TidingsEnvironment,
+    TidingsIncrementNode,
+)
+from ._escape import (
+    EscapeMode,
+    Escaper,
+    escape_html,
+    escape_json_string,
+    escape_json_value,
+    escape_text,
+    escape_url,
+    escape_url_attribute,
+)
+
+S = TypeVar("S")
+
+# Most distinct lexical states one point of a template may be in: more means a
+# template whose structure depends on its data in too many ways to check.
+MAX_STATES = 64
+
+# Node visits allowed per node of the template (loops are walked until their
+# states settle, usually once or twice): keeps the analysis linear.
+_VISITS_PER_NODE = 64
+
+# String literals (the template author's) are trusted in HTML: python-liquid marks
+# them safe. Numbers, booleans and nil cannot carry markup.
+_LITERALS = (StringLiteral, IntegerLiteral, FloatLiteral, TrueLiteral, FalseLiteral, Nil)
+
+_TRUSTING_FILTERS = frozenset({"raw", "safe"})
+
+
+class UnsafeContextError(LiquidSyntaxError):
+    """An output sits where escaping cannot keep data from changing the document."""
+
+
+class _Refused(Exception):  # noqa: N818 - a signal turned into UnsafeContextError
+    """An output (or literal text) the analysis refuses; carries the reason."""
+
+
+class _Language(Protocol[S]):
+    """The lexical states of one output language."""
+
+    start: S
+
+    def feed(self, state: S, text: str) -> S:
+        """The state after the template's literal ``text``; raises ``_Refused``."""
+
+    def escaper(self, state: S, trusted: bool) -> Escaper:
+        """The escaper for an output in ``state``; raises ``_Refused``."""
+
+    def after_output(self, state: S, trusted: bool) -> S:
+        """The state after an output written in ``state``."""
+
+
+class _Flat:
+    """A language without states (text, url): one escaper everywhere."""
+
+    start = 0
+
+    def __init__(self, escaper: Escaper) -> None:
+        self._escaper = escaper
+
+    def feed(self, state: int, text: str) -> int:
+        return state
+
+    def escaper(self, state: int, trusted: bool) -> Escaper:
+        return self._escaper
+
+    def after_output(self, state: int, trusted: bool) -> int:
+        return state
+
+
+JSON_VALUE, JSON_STRING, JSON_STRING_ESCAPE = 0, 1, 2
+
+
+class _Json:
+    """Inside or outside a JSON string literal."""
+
+    start = JSON_VALUE
+
+    def feed(self, state: int, text: str) -> int:
+        index = 0
+        length = len(text)
+        while index < length:
+            if state == JSON_VALUE:
+                index = text.find('"', index)
+                if index < 0:
+                    return state
+                state = JSON_STRING
+            elif state == JSON_STRING:
+                quote = text.find('"', index)
+                backslash = text.find("\\", index)
+                if backslash >= 0 and (quote < 0 or backslash < quote):
+                    index, state = backslash, JSON_STRING_ESCAPE
+                elif quote >= 0:
+                    index, state = quote, JSON_VALUE
+                else:
+                    return state
+            else:
+                state = JSON_STRING
+            index += 1
+        return state
+
+    def escaper(self, state: int, trusted: bool) -> Escaper:
+        if state == JSON_STRING_ESCAPE and not trusted:
+            raise _Refused(
+                "this output follows a backslash inside a JSON string, which would change "
+                "how the value is read: remove the backslash or escape it (\\\\)"
+            )
+        return escape_json_string if state == JSON_STRING else escape_json_value
+
+    def after_output(self, state: int, trusted: bool) -> int:
+        return state
+
+
+class _Html:
+    """The states of :mod:`._html_states`."""
+
+    start = h.START
+
+    def feed(self, state: h.HtmlState, text: str) -> h.HtmlState:
+        try:
+            return h.feed(state, text)
+        except h.UnsafeLiteral as exc:
+            raise _Refused(str(exc)) from exc
+
+    def escaper(self, state: h.HtmlState, trusted: bool) -> Escaper:
+        kind = state.kind
+        if trusted:
+            return escape_html
+        if kind in (h.DATA, h.COMMENT, h.BOGUS_COMMENT):
+            return escape_html
+        if kind == h.QUOTED_VALUE:
+            attr = state.attr
+            if attr.startswith("on") or attr == "srcdoc":
+                raise _Refused(
+                    f"data in the '{attr}' attribute would be read as "
+                    f"{'JavaScript' if attr.startswith('on') else 'HTML'}: escaping cannot "
+                    "make it safe there"
+                )
+            if h.is_url_attribute(attr) and not state.settled:
+                return escape_url_attribute
+            return escape_html
+        if kind == h.RAW_TEXT:
+            if state.tag == "script":
+                raise _Refused(
+                    "data inside a <script> element would run as JavaScript: escaping "
+                    "cannot make it safe there"
+                )
+            return escape_html
+        if kind in (h.BEFORE_VALUE, h.UNQUOTED_VALUE):
+            raise _Refused(
+                f"an output in the unquoted value of the '{state.attr}' attribute could add "
+                f'attributes: quote the value ({state.attr}="{{{{ ... }}}}")'
+            )
+        raise _Refused(
+            "an output inside a tag but outside a quoted attribute value could add "
+            'attributes or tags: write it inside a quoted value (name="{{ ... }}")'
+        )
+
+    def after_output(self, state: h.HtmlState, trusted: bool) -> h.HtmlState:
+        if (
+            not trusted
+            and state.kind == h.QUOTED_VALUE
+            and not state.settled
+            and h.is_url_attribute(state.attr)
+        ):
+            return state._replace(dirty=True)
+        return state
+
+
+def _language(mode: EscapeMode) -> _Language[Any]:
+    if mode == "json":
+        return _Json()
+    if mode == "html":
+        return _Html()
+    return _Flat(escape_url if mode == "url" else escape_text)
+
+
+def _is_trusted(node: Node, mode: EscapeMode) -> bool:
+    """Whether the value a node writes is the template author's (not data)."""
+    if isinstance(node, TidingsIncrementNode | TidingsDecrementNode):
+        return True  # a number
+    if isinstance(node, TidingsCycleNode):
+        return mode == "html" and all(isinstance(arg, _LITERALS) for arg in node.args)
+    expr = getattr(node, "expression", None)
+    if not isinstance(expr, FilteredExpression):
+        return False
+    if expr.filters:
+        return expr.filters[-1].name in _TRUSTING_FILTERS
+    return mode == "html" and isinstance(expr.left, _LITERALS)
+
+
+@dataclass
+class _Seen(Generic[S]):
+    """What the walk found about one output node."""
+
+    states: set[S] = field(default_factory=set)
+    in_capture: bool = False
+
+
+class _Walker(Generic[S]):
+    """Walk a template's nodes, following the states of its output."""
+
+    def __init__(
+        self, language: _Language[S], mode: EscapeMode, suppress_blank: bool, budget: int
+    ) -> None:
+        self.language = language
+        self.mode = mode
+        self.suppress_blank = suppress_blank
+        self.visits_left = budget
+        self.seen: dict[int, tuple[Node, _Seen[S]]] = {}
+        self.jumps: list[set[S]] = []
+        self.capture_depth = 0
+        self.memo: dict[tuple[int, frozenset[S], int], frozenset[S]] = {}
+        self.feeds: dict[tuple[S, str], S] = {}
+
+    def fail(self, message: str, token: Token) -> UnsafeContextError:
+        return UnsafeContextError(message, token=token)
+
+    def nodes(self, nodes: Iterable[Node], states: frozenset[S]) -> frozenset[S]:
+        for node in nodes:
+            states = self.node(node, states)
+        return states
+
+    def block(self, block: BlockNode, states: frozenset[S]) -> frozenset[S]:
+        key = (id(block), states, self.capture_depth)
+        cached = self.memo.get(key)
+        if cached is not None:
+            return cached
+        result = self.nodes(block.nodes, states)
+        if self.suppress_blank and block.blank:
+            # python-liquid writes nothing for a blank block (whitespace and tags).
+            result = states
+        self.memo[key] = result
+        return result
+
+    def repeat(
+        self, body: Callable[[frozenset[S]], frozenset[S]], states: frozenset[S]
+    ) -> frozenset[S]:
+        """States after running ``body`` any number of times (zero included)."""
+        jumps: set[S] = set()
+        self.jumps.append(jumps)
+        try:
+            reached = states
+            while True:
+                after = body(reached) | jumps
+                if after <= reached:
+                    return reached
+                reached = reached | after
+        finally:
+            self.jumps.pop()
+
+    def node(self, node: Node, states: frozenset[S]) -> frozenset[S]:
+        self.visits_left -= 1
+        if self.visits_left < 0 or len(states) > MAX_STATES:
+            raise self.fail(
+                "the template's structure is too ambiguous to check where its outputs sit "
+                "(too many branches or loops with unbalanced markup or quotes)",
+                node.token,
+            )
+        if isinstance(node, ContentNode):
+            return self.feed(node, states)
+        if isinstance(node, OUTPUT_NODES):
+            return self.output(node, states)
+        if isinstance(node, IfNode | UnlessNode):
+            return self.branches(node, states)
+        if isinstance(node, CaseNode):
+            return self.case(node, states)
+        if isinstance(node, ForNode):
+            looped = self.repeat(partial(self.block, node.block), states)
+            if node.default is not None:
+                looped = looped | self.block(node.default, states)
+            return looped
+        if isinstance(node, TablerowNode):
+            return self.tablerow(node, states)
+        if isinstance(node, IfChangedNode | LiquidNode):
+            # ifchanged writes its block at most once; liquid always.
+            return states | self.block(node.block, states)
+        if isinstance(node, CaptureNode):
+            self.capture_depth += 1
+            try:
+                self.block(node.block, frozenset({self.language.start}))
+            finally:
+                self.capture_depth -= 1
+            return states
+        if isinstance(node, BreakNode | ContinueNode):
+            if self.jumps:
+                self.jumps[-1].update(states)
+            return states
+        if isinstance(node, AssignNode | CommentNode | DocNode):
+            return states
+        # Every tag a tidings environment registers is handled above.
+        raise self.fail(f"'{node.token.value}' cannot be checked for safe output", node.token)
+
+    def case(self, node: CaseNode, states: frozenset[S]) -> frozenset[S]:
+        reached = states
+        for block in node.blocks:
+            inner = block.block if isinstance(block, MultiExpressionBlockNode) else block
+            if isinstance(inner, BlockNode):
+                # Each matching `when` renders, `when a, b` once per match.
+                reached = reached | self.repeat(partial(self.block, inner), reached)
+        return reached
+
+    def branches(self, node: IfNode | UnlessNode, states: frozenset[S]) -> frozenset[S]:
+        reached = self.block(node.consequence, states)
+        for alternative in node.alternatives:
+            reached = reached | self.block(alternative.block, states)
+        if node.default is not None:
+            return reached | self.block(node.default, states)
+        return reached | states
+
+    def tablerow(self, node: TablerowNode, states: frozenset[S]) -> frozenset[S]:
+        if self.mode in ("json", "url"):
+            raise self.fail(
+                f"the 'tablerow' tag writes HTML table markup: it cannot be used in a "
+                f"{self.mode} template",
+                node.token,
+            )
+        token = node.token
+
+        def row(reached: frozenset[S]) -> frozenset[S]:
+            cell = self.block(node.block, self.feed_text('<td class="col1">', reached, token))
+            closed = self.feed_text("</td>", cell, token)
+            return closed | self.feed_text('</tr>\n<tr class="row2">', closed, token)
+
+        opened = self.feed_text('<tr class="row1">\n', states, token)
+        return states | self.feed_text("</tr>\n", self.repeat(row, opened), token)
+
+    def feed(self, node: ContentNode, states: frozenset[S]) -> frozenset[S]:
+        return self.feed_text(node.text, states, node.token)
+
+    def feed_text(self, text: str, states: frozenset[S], token: Token) -> frozenset[S]:
+        result: set[S] = set()
+        for state in states:
+            key = (state, text)
+            after = self.feeds.get(key)
+            if after is None:
+                try:
+                    after = self.language.feed(state, text)
+                except _Refused as exc:
+                    raise self.fail(str(exc), token) from exc
+                self.feeds[key] = after
+            result.add(after)
+        return frozenset(result)
+
+    def output(self, node: Node, states: frozenset[S]) -> frozenset[S]:
+        _, seen = self.seen.setdefault(id(node), (node, _Seen()))
+        seen.states.update(states)
+        seen.in_capture = self.capture_depth > 0
+        trusted = _is_trusted(node, self.mode)
+        return frozenset(self.language.after_output(state, trusted) for state in states)
+
+    def assign(self) -> None:
+        """Give every output node its escaper, or refuse the template."""
+        for node, seen in self.seen.values():
+            trusted = _is_trusted(node, self.mode)
+            if seen.in_capture and self.mode != "html":
+                # The captured text is escaped where it is written.
+                escaper: Escaper = escape_text
+            else:
+                escaper = self.escaper(node, seen.states, trusted)
+            node.escaper = escaper  # type: ignore[attr-defined]
+
+    def escaper(self, node: Node, states: set[S], trusted: bool) -> Escaper:
+        escapers: set[Escaper] = set()
+        for state in states:
+            try:
+                escapers.add(self.language.escaper(state, trusted))
+            except _Refused as exc:
+                raise self.fail(str(exc), node.token) from exc
+        if len(escapers) == 1:
+            return escapers.pop()
+        if escapers == {escape_html, escape_url_attribute}:
+            return escape_url_attribute  # HTML escaping and more
+        if trusted:
+            return escape_json_value  # a raw value or a number is written the same either way
+        raise self.fail(
+            "cannot tell whether this output is inside a JSON string: the quotes written "
+            "before it depend on a condition or a loop; balance the quotes in every branch",
+            node.token,
+        )
+
+
+def assign_escapers(template: BoundTemplate) -> None:
+    """Give each output of ``template`` the escaper of its context.
+
+    Raises:
+        UnsafeContextError: An output (or literal text) where data could change the
+            structure of the document; located at that output.
+    """
+    env = template.env
+    assert isinstance(env, TidingsEnvironment)  # noqa: S101 - tidings templates only
+    mode = env.escape_mode
+    if mode == "text":
+        return  # every output already writes plain text
+    walker: _Walker[Any] = _Walker(
+        _language(mode),
+        mode,
+        env.suppress_blank_control_flow_blocks,
+        budget=_VISITS_PER_NODE * _count_nodes(template) + 1000,
+    )
+    walker.nodes(template.nodes, frozenset({walker.language.start}))
+    walker.assign()
+
+
+def _count_nodes(template: BoundTemplate) -> int:
+    static = RenderContext(template)
+    count = 0
+    stack = list(template.nodes)
+    while stack:
+        node = stack.pop()
+        count += 1
+        stack.extend(node.children(static, include_partials=False))
+    return count
