@@ -2,11 +2,13 @@
 
 import multiprocessing
 import sqlite3
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tidings.dispatch.eligibility import decide_claims
 from tidings.storage import ClaimRequest, MemoryLedger, SQLiteLedger
 
 
@@ -16,7 +18,8 @@ def claim_under_cap(ledger, source_id, identities, cap):
         ClaimRequest(identity=i, key=f"{source_id}:{i}", channel="push", day="d", week="w")
         for i in dict.fromkeys(identities)
     ]
-    results = ledger.claim(source_id, requests, cap=cap, frequency_caps=())
+    decide = partial(decide_claims, cap=cap, frequency_caps=())
+    results = ledger.claim(source_id, requests, decide=decide, history=False)
     return {identity for identity, verdict in results.items() if verdict == "ok"}
 
 

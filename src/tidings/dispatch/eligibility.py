@@ -16,20 +16,21 @@ chunk in one ledger transaction.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from .._batching import CHUNK_SIZE, batched
 from ..audience.control import hash_fraction
-from ..delivery.rules import Timing, decide_timing, zone
+from ..delivery.rules import FrequencyCap, Timing, decide_timing, zone
 from ..errors import MissingTriggerKeyError
 from ..models.records import Record, Skip, SkipReason
 from ..models.trigger import trigger_size
 from ..models.users import JsonValue, UserProfile, profile_namespace
 from ..storage.base import Store
-from ..storage.ledger import ClaimRequest, Ledger
+from ..storage.ledger import ClaimDecision, ClaimRequest, ClaimResult, ClaimState, Ledger
 from .plan import Candidate, DispatchPlan
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
     "admitted_under_cap",
     "check",
     "claim",
+    "decide_claims",
     "may_take_a_slot",
     "screen",
     "select_under_cap",
@@ -300,11 +302,12 @@ def claim(
     ]
     if plan.cap is not None and not ranked:
         requests.sort(key=lambda r: hash_fraction(plan.cap_scope, r.identity))
+    frequency_caps = plan.frequency_caps if apply_frequency else ()
     results = ledger.claim(
         plan.source_id,
         requests,
-        cap=plan.cap,
-        frequency_caps=plan.frequency_caps if apply_frequency else (),
+        decide=partial(decide_claims, cap=plan.cap, frequency_caps=frequency_caps),
+        history=bool(frequency_caps),
     )
     records: dict[str, Record] = {}
     for r in ready:
@@ -319,3 +322,66 @@ def claim(
                 plan.source_id, identity, "frequency_cap", "the user's frequency cap is reached"
             )
     return records
+
+
+def decide_claims(
+    requests: Sequence[ClaimRequest],
+    state: ClaimState,
+    *,
+    cap: int | None,
+    frequency_caps: Sequence[FrequencyCap],
+) -> ClaimDecision:
+    """The targeting-cap and frequency-cap rule, over what the ledger holds right now.
+
+    Requests are decided in order. A user is admitted only if both caps allow it;
+    only then are both counted. The targeting cap counts distinct users over the
+    source's life (a user who holds a slot keeps it); each frequency cap counts
+    the user's sends in their local day or ISO week, on one channel or all. A
+    request whose delivery key was claimed before (a retry or a resumed dispatch)
+    is admitted again without counting twice. The ledger calls this inside its
+    claim transaction (see :meth:`~tidings.storage.Ledger.claim`).
+    """
+    counts: dict[tuple[str, str, str | None], int] = {}
+
+    def bump(identity: str, channel: str, day: str, week: str) -> None:
+        for rule in frequency_caps:
+            if rule.channel is not None and rule.channel != channel:
+                continue
+            period = day if rule.period == "day" else week
+            k = (identity, period, rule.channel)
+            counts[k] = counts.get(k, 0) + 1
+
+    def under_frequency(req: ClaimRequest) -> bool:
+        for rule in frequency_caps:
+            if rule.channel is not None and rule.channel != req.channel:
+                continue
+            period = req.day if rule.period == "day" else req.week
+            if counts.get((req.identity, period, rule.channel), 0) >= rule.limit:
+                return False
+        return True
+
+    for row in state.history:
+        bump(row.identity, row.channel, row.day, row.week)
+    claimed = set(state.claimed)
+    known = set(state.known_keys)
+    results: dict[str, ClaimResult] = {}
+    new_slots: list[str] = []
+    new_keys: list[ClaimRequest] = []
+    for req in requests:
+        repeat = req.key in known
+        if not (cap is None or req.identity in claimed or state.used + len(new_slots) < cap):
+            results[req.identity] = "targeting_cap"
+            continue
+        if not (repeat or not req.apply_frequency or under_frequency(req)):
+            results[req.identity] = "frequency_cap"
+            continue
+        results[req.identity] = "ok"
+        if cap is not None and req.identity not in claimed:
+            claimed.add(req.identity)
+            new_slots.append(req.identity)
+        if not repeat:
+            known.add(req.key)
+            new_keys.append(req)
+            if req.apply_frequency:
+                bump(req.identity, req.channel, req.day, req.week)
+    return ClaimDecision(results, new_slots, new_keys)

@@ -12,15 +12,23 @@ Two implementations with identical behaviour: :class:`MemoryLedger` here and
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ..delivery.rules import FrequencyCap
 from ..models.records import Delivery, Record
 
-__all__ = ["ClaimRequest", "ClaimResult", "Ledger", "MemoryLedger"]
+__all__ = [
+    "ClaimDecider",
+    "ClaimDecision",
+    "ClaimRequest",
+    "ClaimResult",
+    "ClaimState",
+    "FrequencyClaim",
+    "Ledger",
+    "MemoryLedger",
+]
 
 
 @runtime_checkable
@@ -40,15 +48,16 @@ class Ledger(Protocol):
         source_id: str,
         requests: Sequence[ClaimRequest],
         *,
-        cap: int | None,
-        frequency_caps: Sequence[FrequencyCap],
+        decide: ClaimDecider,
+        history: bool,
     ) -> dict[str, ClaimResult]:
-        """Atomically admit users under the targeting cap and the frequency caps at once.
+        """Atomically decide and take targeting-cap and frequency-cap slots.
 
-        A user is admitted only if both allow it; only then are both counters
-        taken. Claims are idempotent: a request whose ``key`` was admitted before
-        (a retried or resumed dispatch) is admitted again without counting twice.
-        Requests are decided in the given order. Returns a result per identity.
+        In one transaction: read the :class:`ClaimState` of the requesters
+        (``history``: with their counted frequency claims in the requests'
+        weeks), call ``decide`` (the rule lives with the other eligibility rules,
+        :func:`tidings.dispatch.eligibility.decide_claims`), store the slots and
+        keys it takes. Returns the decision's result per identity.
         """
         ...
 
@@ -119,72 +128,43 @@ class ClaimRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class _FreqRow:
+class FrequencyClaim:
+    """A counted send of the past: who, on which channel, in which local day and week."""
+
     identity: str
     channel: str
     day: str
     week: str
 
 
-def _decide_claims(
-    requests: Sequence[ClaimRequest],
-    *,
-    cap: int | None,
-    used: int,
-    claimed: set[str],
-    known_keys: set[str],
-    rows: Iterable[_FreqRow],
-    frequency_caps: Sequence[FrequencyCap],
-) -> tuple[dict[str, ClaimResult], list[str], list[ClaimRequest]]:
-    """Decide claims from the current counters (shared by both ledgers).
+@dataclass(frozen=True, slots=True)
+class ClaimState:
+    """What the ledger holds that a claim decision reads, inside the claim transaction.
 
-    Returns the results, the identities that take a new cap slot, and the
-    requests that take a new frequency slot.
+    Attributes:
+        used: Targeting-cap slots the source has given out so far.
+        claimed: Which of the requesters already hold a slot of the source.
+        known_keys: Which of the requests' delivery keys were claimed before.
+        history: The requesters' counted frequency claims (empty unless asked for).
     """
-    counts: dict[tuple[str, str, str | None], int] = {}
 
-    def bump(identity: str, channel: str, day: str, week: str) -> None:
-        for rule in frequency_caps:
-            if rule.channel is not None and rule.channel != channel:
-                continue
-            period = day if rule.period == "day" else week
-            k = (identity, period, rule.channel)
-            counts[k] = counts.get(k, 0) + 1
+    used: int
+    claimed: frozenset[str]
+    known_keys: frozenset[str]
+    history: tuple[FrequencyClaim, ...]
 
-    for row in rows:
-        bump(row.identity, row.channel, row.day, row.week)
-    results: dict[str, ClaimResult] = {}
-    new_cap: list[str] = []
-    new_freq: list[ClaimRequest] = []
-    for req in requests:
-        repeat = req.key in known_keys
-        cap_ok = cap is None or req.identity in claimed or used + len(new_cap) < cap
-        freq_ok = repeat or not req.apply_frequency
-        if not freq_ok:
-            freq_ok = True
-            for rule in frequency_caps:
-                if rule.channel is not None and rule.channel != req.channel:
-                    continue
-                period = req.day if rule.period == "day" else req.week
-                if counts.get((req.identity, period, rule.channel), 0) >= rule.limit:
-                    freq_ok = False
-                    break
-        if not cap_ok:
-            results[req.identity] = "targeting_cap"
-            continue
-        if not freq_ok:
-            results[req.identity] = "frequency_cap"
-            continue
-        results[req.identity] = "ok"
-        if cap is not None and req.identity not in claimed:
-            claimed.add(req.identity)
-            new_cap.append(req.identity)
-        if not repeat:
-            known_keys.add(req.key)
-            new_freq.append(req)
-            if req.apply_frequency:
-                bump(req.identity, req.channel, req.day, req.week)
-    return results, new_cap, new_freq
+
+@dataclass(frozen=True, slots=True)
+class ClaimDecision:
+    """A claim decision: a result per identity, the slots and the delivery keys it takes."""
+
+    results: dict[str, ClaimResult]
+    new_slots: list[str]
+    new_keys: list[ClaimRequest]
+
+
+ClaimDecider = Callable[[Sequence[ClaimRequest], ClaimState], ClaimDecision]
+"""Decides a batch of claims from the ledger's current state (see :meth:`Ledger.claim`)."""
 
 
 def _outcome(record: Record, dispatch_key: str, at: datetime) -> dict[str, Any]:
@@ -220,7 +200,7 @@ class MemoryLedger:
         self._lock = threading.Lock()
         self._claims: dict[str, set[str]] = {}
         self._freq_keys: set[str] = set()
-        self._freq_rows: dict[str, list[_FreqRow]] = {}
+        self._freq_rows: dict[str, list[FrequencyClaim]] = {}
         self._outcomes: dict[str, list[dict[str, Any]]] = {}
         self._outcome_index: dict[tuple[str, str, str], int] = {}
         self._emitted: set[tuple[str, str, str]] = set()
@@ -230,28 +210,31 @@ class MemoryLedger:
         source_id: str,
         requests: Sequence[ClaimRequest],
         *,
-        cap: int | None,
-        frequency_caps: Sequence[FrequencyCap],
+        decide: ClaimDecider,
+        history: bool,
     ) -> dict[str, ClaimResult]:
         """See :meth:`Ledger.claim`."""
         with self._lock:
-            claimed = self._claims.setdefault(source_id, set())
-            rows = [row for req in requests for row in self._freq_rows.get(req.identity, ())]
-            results, _new_cap, new_freq = _decide_claims(
-                requests,
-                cap=cap,
-                used=len(claimed),
-                claimed=claimed,
-                known_keys=self._freq_keys,
-                rows=rows,
-                frequency_caps=frequency_caps,
+            slots = self._claims.setdefault(source_id, set())
+            state = ClaimState(
+                used=len(slots),
+                claimed=frozenset(r.identity for r in requests if r.identity in slots),
+                known_keys=frozenset(r.key for r in requests if r.key in self._freq_keys),
+                history=tuple(
+                    row for req in requests for row in self._freq_rows.get(req.identity, ())
+                )
+                if history
+                else (),
             )
-            for req in new_freq:
+            decision = decide(requests, state)
+            slots.update(decision.new_slots)
+            for req in decision.new_keys:
+                self._freq_keys.add(req.key)
                 if req.apply_frequency:
                     self._freq_rows.setdefault(req.identity, []).append(
-                        _FreqRow(req.identity, req.channel, req.day, req.week)
+                        FrequencyClaim(req.identity, req.channel, req.day, req.week)
                     )
-            return results
+            return decision.results
 
     def cap_used(self, source_id: str) -> int:
         """See :meth:`Ledger.cap_used`."""

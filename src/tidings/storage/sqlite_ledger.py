@@ -14,10 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..delivery.rules import FrequencyCap
 from ..models.records import Delivery, Record
 from ._connect import connect
-from .ledger import ClaimRequest, ClaimResult, _decide_claims, _FreqRow
+from .ledger import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
 
 __all__ = ["SQLiteLedger"]
 
@@ -146,8 +145,8 @@ class SQLiteLedger:
         source_id: str,
         requests: Sequence[ClaimRequest],
         *,
-        cap: int | None,
-        frequency_caps: Sequence[FrequencyCap],
+        decide: ClaimDecider,
+        history: bool,
     ) -> dict[str, ClaimResult]:
         """See :meth:`Ledger.claim`: one IMMEDIATE transaction for the whole batch."""
         if not requests:
@@ -181,7 +180,7 @@ class SQLiteLedger:
                 weeks = sorted({r.week for r in requests})
                 rows = (
                     [
-                        _FreqRow(*r)
+                        FrequencyClaim(*r)
                         for r in self._in_chunks(
                             "SELECT identity, channel, day, week FROM freq_claims "  # noqa: S608 - placeholders only
                             f"WHERE counted = 1 AND week IN ({','.join('?' * len(weeks))}) "
@@ -190,18 +189,14 @@ class SQLiteLedger:
                             identities,
                         )
                     ]
-                    if frequency_caps
+                    if history
                     else []
                 )
-                results, new_cap, new_freq = _decide_claims(
+                decision = decide(
                     requests,
-                    cap=cap,
-                    used=used,
-                    claimed=claimed,
-                    known_keys=known,
-                    rows=rows,
-                    frequency_caps=frequency_caps,
+                    ClaimState(used, frozenset(claimed), frozenset(known), tuple(rows)),
                 )
+                new_cap, new_freq = decision.new_slots, decision.new_keys
                 if new_cap:
                     conn.executemany(
                         "INSERT INTO cap_claims (source_id, identity) VALUES (?, ?)",
@@ -225,7 +220,7 @@ class SQLiteLedger:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            return results
+            return decision.results
 
     def record(
         self,
