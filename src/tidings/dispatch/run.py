@@ -14,7 +14,11 @@ any number of workers.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -32,6 +36,8 @@ from .plan import Candidate, DispatchPlan, Recipient
 from .render import Ready, render
 
 __all__ = ["dispatch_bulletin", "dispatch_recipients", "run_dispatch"]
+
+logger = logging.getLogger(__name__)
 
 
 def decide(plan: DispatchPlan, entries: list[Entry], *, encode: bool) -> list[Skip | Ready]:
@@ -80,6 +86,20 @@ _WORKER_STATE: dict[str, Any] = {}
 def _init_worker(plan: DispatchPlan, encode: bool) -> None:
     _WORKER_STATE["plan"] = plan
     _WORKER_STATE["encode"] = encode
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    """Exit this worker as soon as the dispatching process is gone (even by kill -9).
+
+    A worker blocked on its task queue never learns otherwise: it would linger
+    for minutes holding memory and maybe files.
+    """
+    multiprocessing.connection.wait([parent_sentinel])
+    logger.warning("dispatching process %s is gone; worker %s exits", os.getppid(), os.getpid())
+    os._exit(1)
 
 
 def _worker_ready() -> bool:

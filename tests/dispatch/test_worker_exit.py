@@ -1,0 +1,101 @@
+"""kill -9 of a `tidings dispatch --workers 2` leaves no worker behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CRASH_WORKER = Path(__file__).parent.parent / "workspace" / "_crash_worker.py"
+RAISE = {
+    "business_event": "Program Released",
+    "name": "ep 1",
+    "properties": {"genre": "Drama"},
+    "c-by": "me",
+    "when": "now",
+}
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+
+
+def _workers_of(parent: int) -> list[int]:
+    """Pool workers (spawned interpreters) whose parent is ``parent``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_exit_when_the_dispatching_process_is_killed(tmp_path):
+    db = tmp_path / "ws.db"
+    subprocess.run([sys.executable, str(CRASH_WORKER), "setup", str(db)], check=True, timeout=120)
+    body = tmp_path / "raise.json"
+    body.write_text(json.dumps(RAISE))
+    argv = [
+        "dispatch",
+        "--db",
+        str(db),
+        "--business-event",
+        str(body),
+        "--out",
+        str(tmp_path / "out.jsonl"),
+        "--workers",
+        "2",
+    ]
+    # A slow sink keeps the dispatch running while the workers are up.
+    script = (
+        "import sys, time, tidings.sinks as s\n"
+        "write = s.JsonLinesSink.write_encoded\n"
+        "def slow(self, record, line):\n"
+        "    time.sleep(0.01)\n"
+        "    write(self, record, line)\n"
+        "s.JsonLinesSink.write_encoded = slow\n"
+        "from tidings.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while time.monotonic() < deadline and not workers and proc.poll() is None:
+            workers = _workers_of(proc.pid)
+            time.sleep(0.05)
+        assert workers, "the dispatch never started a worker"
+        time.sleep(1.0)  # let the pool import tidings and take work
+        workers = _workers_of(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.1)
+        assert not [w for w in workers if _alive(w)], "workers outlived their parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for worker in _workers_of(proc.pid):
+            os.kill(worker, signal.SIGKILL)
