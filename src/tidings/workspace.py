@@ -349,10 +349,7 @@ class Workspace:
         summary: Summary,
     ) -> None:
         """One activity-log entry per bulletin and dispatch (a resumed one is logged once)."""
-        marker = f"activity:{plan.dispatch_key}:{bulletin.id}"
-        if self.registry.saved_response(marker) is not None:
-            return  # a resumed dispatch: this bulletin was logged by the first run
-        self.registry.save_response(marker, {"logged": True})
+        # Once per (dispatch, bulletin): a resumed dispatch was logged by its first run.
         self.registry.log_activity(
             {
                 "business_event": request.definition.name,
@@ -364,7 +361,8 @@ class Workspace:
                 "sent": summary.sent,
                 "qualified": summary.qualified,
                 "creator": request.creator,
-            }
+            },
+            once=f"activity:{plan.dispatch_key}:{bulletin.id}",
         )
 
     # -- External Trigger campaigns --------------------------------------------------

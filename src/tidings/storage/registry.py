@@ -45,8 +45,14 @@ class Registry(Protocol):
         """Store a request's response under its idempotency key (first one wins)."""
         ...
 
-    def log_activity(self, entry: dict[str, Any]) -> None:
-        """Append one entry to the business activity log."""
+    def log_activity(self, entry: dict[str, Any], *, once: str | None = None) -> bool:
+        """Append one entry to the business activity log; whether it was appended.
+
+        With ``once``, a marker key: the entry is appended only if the marker is
+        not saved yet, and the marker (a saved response ``{"logged": true}``) and
+        the entry are written in one transaction, so a crash never keeps one
+        without the other (a resumed dispatch logs its bulletin exactly once).
+        """
         ...
 
     def activity(self) -> list[dict[str, Any]]:
@@ -92,9 +98,15 @@ class MemoryRegistry:
         """See :meth:`Registry.save_response`."""
         self._responses.setdefault(request_key, response)
 
-    def log_activity(self, entry: dict[str, Any]) -> None:
+    def log_activity(self, entry: dict[str, Any], *, once: str | None = None) -> bool:
         """See :meth:`Registry.log_activity`."""
-        self._activity.append(dict(entry))
+        with self._lock:
+            if once is not None:
+                if once in self._responses:
+                    return False
+                self._responses[once] = {"logged": True}
+            self._activity.append(dict(entry))
+            return True
 
     def activity(self) -> list[dict[str, Any]]:
         """See :meth:`Registry.activity`."""
@@ -178,9 +190,26 @@ class SQLiteRegistry:
             (request_key, json.dumps(response)),
         )
 
-    def log_activity(self, entry: dict[str, Any]) -> None:
-        """See :meth:`Registry.log_activity`."""
-        self._execute("INSERT INTO activity (body) VALUES (?)", (json.dumps(entry),))
+    def log_activity(self, entry: dict[str, Any], *, once: str | None = None) -> bool:
+        """See :meth:`Registry.log_activity`: marker and entry in one IMMEDIATE transaction."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                fresh = once is None or (
+                    conn.execute(
+                        "INSERT OR IGNORE INTO responses (request_key, body) VALUES (?, ?)",
+                        (once, json.dumps({"logged": True})),
+                    ).rowcount
+                    == 1
+                )
+                if fresh:
+                    conn.execute("INSERT INTO activity (body) VALUES (?)", (json.dumps(entry),))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return fresh
 
     def activity(self) -> list[dict[str, Any]]:
         """See :meth:`Registry.activity`."""
