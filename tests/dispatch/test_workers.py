@@ -21,7 +21,8 @@ from tidings.dispatch import DispatchPlan, run_dispatch
 from tidings.dispatch.eligibility import Person
 from tidings.errors import PayloadTooLargeError
 from tidings.models.users import UserProfile
-from tidings.storage.sqlite import SQLiteStore, _profile_from_row
+from tidings.storage._sqlite_rows import profile_from_row
+from tidings.storage.sqlite import SQLiteStore
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SMALL_CHUNK = 40  # several chunks from a few hundred users, so the worker pool runs
@@ -82,7 +83,7 @@ class _Store:
 )
 def test_stored_push_tokens_decode_like_json(tokens):
     row = ("u1", None, None, tokens, None, '{"a": [1, 2.5, null]}')
-    profile = _profile_from_row(row)
+    profile = profile_from_row(row)
     assert profile.push_tokens == tuple(json.loads(tokens))
     assert profile.properties == {"a": [1, 2.5, None]}
 

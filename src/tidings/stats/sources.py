@@ -34,6 +34,9 @@ __all__ = [
     "source_stats",
 ]
 
+_COUNTS = ("candidates", "qualified", "sent", "held_out", "capped", "filtered")
+"""The counts shown as they are in :meth:`SourceStats.to_dict`, in order."""
+
 SourceKind = Literal["campaign", "bulletin", "other"]
 """What a source id names: a campaign, a bulletin, or neither (a message via identity)."""
 
@@ -149,25 +152,21 @@ class SourceStats:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
+        """A JSON-ready dict (the counts as :meth:`~tidings.models.records.Summary.to_dict`)."""
+        counts = self.counts.to_dict()
         return {
             "kind": self.kind,
             "source_id": self.source_id,
             "name": self.name,
             "dispatches": self.dispatches,
-            "candidates": self.candidates,
-            "qualified": self.qualified,
-            "sent": self.sent,
-            "held_out": self.held_out,
-            "capped": self.capped,
-            "filtered": self.filtered,
+            **{key: counts[key] for key in _COUNTS},
             "pending": self.pending,
             "errors": {
                 "technical": self.technical_errors,
                 "non_technical": self.non_technical_errors,
                 "by_reason": [e.to_dict() for e in self.errors],
             },
-            "skipped": dict(sorted(self.skipped.items())),
+            "skipped": counts["skipped"],
             "viewed": self.viewed,
             "clicked": self.clicked,
             "conversion": self.conversion.to_dict() if self.conversion else None,

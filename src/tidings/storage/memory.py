@@ -22,9 +22,9 @@ import threading
 from bisect import insort_right
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from itertools import islice
 from typing import Final, TypeVar
 
+from .._batching import batched
 from ..audience.evaluate import (
     audience_matches,
     match_text,
@@ -71,12 +71,6 @@ def encode_json(value: JsonValue, *, what: str) -> str:
     return text
 
 
-def _batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
-
-
 class MemoryStore:
     """Profiles and events in dictionaries; for tests, demos and small workspaces.
 
@@ -99,7 +93,7 @@ class MemoryStore:
             TriggerDataError: a profile's properties cannot be stored as JSON.
         """
         written = 0
-        for batch in _batches(profiles, BATCH_SIZE):
+        for batch in batched(profiles, BATCH_SIZE):
             for profile in batch:
                 # Same acceptance rule as the SQLite store: properties must be JSON.
                 encode_json(profile.properties, what=f"profile {profile.identity!r}")
@@ -118,7 +112,7 @@ class MemoryStore:
             TriggerDataError: an event's properties cannot be stored as JSON.
         """
         written = 0
-        for batch in _batches(events, BATCH_SIZE):
+        for batch in batched(events, BATCH_SIZE):
             for event in batch:
                 encode_json(event.properties, what=f"event {event.name!r} of {event.identity!r}")
             with self._lock:
