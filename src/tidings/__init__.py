@@ -17,13 +17,18 @@ from .channels import message_from_dict as message_from_dict
 from .delivery.rules import DeliveryPreferences as DeliveryPreferences
 from .delivery.rules import DoNotDisturb as DoNotDisturb
 from .delivery.rules import FrequencyCap as FrequencyCap
+from .errors import ArgumentError as ArgumentError
 from .errors import ChannelError as ChannelError
+from .errors import DataError as DataError
 from .errors import DefinitionError as DefinitionError
+from .errors import EventError as EventError
 from .errors import HeaderInjectionError as HeaderInjectionError
 from .errors import InvalidWebhookBodyError as InvalidWebhookBodyError
 from .errors import LimitExceededError as LimitExceededError
 from .errors import MissingTriggerKeyError as MissingTriggerKeyError
 from .errors import PayloadTooLargeError as PayloadTooLargeError
+from .errors import ProfileError as ProfileError
+from .errors import RecordError as RecordError
 from .errors import RenderError as RenderError
 from .errors import TemplateError as TemplateError
 from .errors import TemplateSyntaxError as TemplateSyntaxError
@@ -65,11 +70,13 @@ from .workspace import Workspace as Workspace
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentError",
     "Bulletin",
     "BusinessEventDefinition",
     "ChannelError",
     "ControlGroup",
     "CustomControlGroup",
+    "DataError",
     "DefinitionError",
     "Delivery",
     "DeliveryPreferences",
@@ -77,6 +84,7 @@ __all__ = [
     "DoNotDisturb",
     "EmailMessage",
     "EmailPayload",
+    "EventError",
     "EventFilter",
     "ExternalTriggerCampaign",
     "FrequencyCap",
@@ -96,9 +104,11 @@ __all__ = [
     "MissingTriggerKeyError",
     "Payload",
     "PayloadTooLargeError",
+    "ProfileError",
     "PropertyFilter",
     "PushMessage",
     "PushPayload",
+    "RecordError",
     "Registry",
     "RenderError",
     "SQLiteLedger",

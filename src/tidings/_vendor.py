@@ -21,6 +21,7 @@ from .models.definitions import (
     BusinessEventDefinition,
     ExternalTriggerCampaign,
 )
+from .models.instants import check_instant
 from .models.trigger import trigger_size
 
 __all__ = [
@@ -98,15 +99,18 @@ def _parse_when(value: object, now: datetime) -> datetime | None:
         return None
     if isinstance(value, int | float):
         try:
-            return datetime.fromtimestamp(float(value), UTC)
+            return check_instant(datetime.fromtimestamp(float(value), UTC))
         except (OverflowError, OSError, ValueError):
             return None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
+            # Too close to the ends of the calendar to compute a send time with.
+            return check_instant(
+                parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+            )
         except ValueError:
             return None
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     return None
 
 

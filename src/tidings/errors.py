@@ -16,13 +16,28 @@ Hierarchy::
     │   └── RenderError                       a failure while rendering
     │       ├── UndefinedValueError           strict mode: a value is missing
     │       └── LimitExceededError            loop, output or nesting limit reached
-    ├── TriggerDataError (ValueError)         the trigger data is unusable
-    │   └── MissingTriggerKeyError (LookupError)  a required ExternalTrigger key is absent
+    ├── DataError (ValueError)                JSON-like data breaks a rule (depth, size,
+    │   │                                     key type, surrogate, huge int, cycle, NaN)
+    │   └── TriggerDataError                  the trigger data is unusable
+    │       └── MissingTriggerKeyError (LookupError)  a required ExternalTrigger key is absent
+    ├── RecordError (ValueError)              a profile or user event is invalid
+    │   ├── ProfileError                      ... a profile (bad email, time zone, ...)
+    │   └── EventError                        ... a user event (no timestamp, ...)
     ├── DefinitionError (ValueError)          an invalid campaign/bulletin/event definition
+    ├── ArgumentError (TypeError, ValueError) a public function got an argument it cannot use
     └── ChannelError (ValueError)             a rendered payload breaks a channel rule
         ├── PayloadTooLargeError              over the channel's size limit
         ├── InvalidWebhookBodyError           the webhook body is not valid JSON
         └── HeaderInjectionError              CR or LF in a header value
+
+The contract: a public function given bad input raises a subclass of
+:class:`TidingsError` (never a bare ``TypeError``, ``RecursionError``,
+``UnicodeEncodeError`` or pydantic ``ValidationError``), and the error names the
+field (``properties.items[3]``, ``filters.0.within_days``) or the template line.
+Errors that wrap pydantic's keep it as ``__cause__`` and its error list on
+``errors``. Vendor-API entry points (``trigger_campaign``, ``raise_business_event``,
+``message_via_identity``) answer a bad body with the vendor's ``fail`` response
+instead of raising; ``Dispatch.error`` holds the typed error. See ``docs/errors.md``.
 
 Outcomes such as "held out by the control group" are never errors: they are
 ``Skip`` records.
@@ -30,17 +45,23 @@ Outcomes such as "held out by the control group" are never errors: they are
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 __all__ = [
+    "ArgumentError",
     "ChannelError",
+    "DataError",
     "DefinitionError",
     "ErrorCode",
+    "EventError",
     "HeaderInjectionError",
     "InvalidWebhookBodyError",
     "LimitExceededError",
     "MissingTriggerKeyError",
     "PayloadTooLargeError",
+    "ProfileError",
+    "RecordError",
     "RenderError",
     "TemplateError",
     "TemplateSyntaxError",
@@ -68,6 +89,11 @@ ErrorCode = Literal[
     "invalid_webhook_body",
     "header_injection",
     "definition_error",
+    "data_error",
+    "record_error",
+    "profile_error",
+    "event_error",
+    "argument_error",
 ]
 
 
@@ -245,7 +271,29 @@ class LimitExceededError(RenderError):
     code: ErrorCode = "limit_exceeded"
 
 
-class TriggerDataError(TidingsError, ValueError):
+class DataError(TidingsError, ValueError):
+    r"""Untrusted JSON-like data (trigger data, properties) that breaks a rule.
+
+    Raised by :func:`tidings.models.data.check_data`, the one checker every entry
+    point uses: nesting too deep, too many items, a key that is not a string, a
+    lone surrogate (``"\\ud800"``), an integer too large, a circular reference,
+    NaN or infinity, or a value of a type JSON cannot hold.
+
+    Attributes:
+        field: The path of the offending value (``ExternalTrigger.items[3].name``).
+        rule: Which rule was broken: ``depth``, ``size``, ``key_type``,
+            ``surrogate``, ``int_size``, ``cycle``, ``non_finite``, ``type``,
+            ``string_size``.
+    """
+
+    code: ErrorCode = "data_error"
+
+    def __init__(self, message: str, *, field: str | None = None, rule: str = "") -> None:
+        super().__init__(message, field=field)
+        self.rule = rule
+
+
+class TriggerDataError(DataError):
     """Trigger data that cannot be used (wrong type, too large)."""
 
     code: ErrorCode = "trigger_data"
@@ -303,10 +351,78 @@ class HeaderInjectionError(ChannelError):
     code: ErrorCode = "header_injection"
 
 
-class DefinitionError(TidingsError, ValueError):
+class _InvalidInputError(TidingsError, ValueError):
+    """An error that wraps pydantic's validation error (kept as ``__cause__``).
+
+    Attributes:
+        errors: pydantic's error list (``ValidationError.errors()``), one dict per
+            problem with ``loc``, ``msg`` and ``type``; empty when the error did not
+            come from pydantic.
+        reason: The message without the ``invalid <what>:`` prefix.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: Sequence[dict[str, Any]] = (),
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        self.errors: list[dict[str, Any]] = list(errors)
+        self.reason = reason if reason is not None else message
+
+
+class RecordError(_InvalidInputError):
+    """A profile or user event that cannot be stored.
+
+    Attributes:
+        index: The record's position in the batch given (0-based), if known.
+    """
+
+    code: ErrorCode = "record_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: Sequence[dict[str, Any]] = (),
+        reason: str | None = None,
+        index: int | None = None,
+    ) -> None:
+        super().__init__(message, field=field, errors=errors, reason=reason)
+        self.index = index
+
+
+class ProfileError(RecordError):
+    """A profile that cannot be stored: a bad email address, time zone, identity..."""
+
+    code: ErrorCode = "profile_error"
+
+
+class EventError(RecordError):
+    """A user event that cannot be stored: no timestamp, bad properties..."""
+
+    code: ErrorCode = "event_error"
+
+
+class DefinitionError(_InvalidInputError):
     """A business event, bulletin, campaign or control group definition is invalid.
 
     ``field`` names the offending field (``targeting_cap``, ``schedule.end``).
     """
 
     code: ErrorCode = "definition_error"
+
+
+class ArgumentError(TidingsError, TypeError, ValueError):
+    """A public function was called with an argument it cannot use.
+
+    ``upsert_profiles(None)``, ``Workspace(workers=0)``, ``escape="xml"``: a
+    ``TypeError`` and a ``ValueError`` too, so callers' existing ``except``
+    clauses keep working. ``field`` names the argument.
+    """
+
+    code: ErrorCode = "argument_error"

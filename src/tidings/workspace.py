@@ -22,7 +22,8 @@ from pydantic import BaseModel, ValidationError
 from . import _vendor
 from .channels import message_from_dict
 from .dispatch import DispatchPlan, Kept, dispatch_bulletin, dispatch_recipients
-from .errors import DefinitionError, TidingsError
+from .errors import ArgumentError, DataError, DefinitionError, TidingsError
+from .models.data import DataLimits, check_data
 from .models.definitions import (
     Bulletin,
     BusinessEventDefinition,
@@ -31,7 +32,7 @@ from .models.definitions import (
     WorkspaceSettings,
 )
 from .models.records import Dispatch, Sink, Summary
-from .models.users import UserEvent, UserProfile
+from .models.users import UserEvent, UserProfile, events_from, profiles_from
 from .storage.base import Store
 from .storage.ledger import Ledger, MemoryLedger
 from .storage.registry import MemoryRegistry, Registry, SQLiteRegistry
@@ -42,6 +43,9 @@ __all__ = ["Clock", "Workspace"]
 Clock = Callable[[], datetime]
 
 _M = TypeVar("_M", bound=BaseModel)
+
+_BODY_LIMITS = DataLimits(max_items=5_000_000)
+"""Request bodies: the default bounds, but room for a million recipients per call."""
 
 
 def _utc_now() -> datetime:
@@ -82,7 +86,7 @@ class Workspace:
             same for any number (see :func:`tidings.dispatch.run_dispatch`).
 
     Raises:
-        ValueError: ``workers`` is below 1.
+        ArgumentError: ``workers`` is below 1 (a ``ValueError`` too).
     """
 
     def __init__(
@@ -94,8 +98,9 @@ class Workspace:
         clock: Clock | None = None,
         workers: int = 1,
     ) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, not {workers}")
+        given: object = workers  # callers without type checking pass anything
+        if not isinstance(given, int) or isinstance(given, bool) or given < 1:
+            raise ArgumentError(f"workers must be at least 1, not {workers!r}", field="workers")
         self.workers = workers
         if store is None:
             from .storage.memory import MemoryStore
@@ -120,16 +125,32 @@ class Workspace:
 
     @classmethod
     def sqlite(cls, path: str | Path, *, clock: Clock | None = None, workers: int = 1) -> Workspace:
-        """A durable workspace in one SQLite file (created if missing)."""
+        """A durable workspace in one SQLite file (created if missing).
+
+        Raises:
+            ArgumentError: ``path`` cannot be opened as a tidings database (a
+                directory, a file that is not SQLite, a missing folder).
+        """
+        import sqlite3
+
         from .storage.sqlite import SQLiteStore
 
-        return cls(
-            SQLiteStore(path),
-            SQLiteLedger(path),
-            SQLiteRegistry(path),
-            clock=clock,
-            workers=workers,
-        )
+        store: SQLiteStore | None = None
+        try:
+            store = SQLiteStore(path)
+            return cls(
+                store,
+                SQLiteLedger(path),
+                SQLiteRegistry(path),
+                clock=clock,
+                workers=workers,
+            )
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if store is not None:
+                store.close()
+            raise ArgumentError(
+                f"cannot open {str(path)!r} as a tidings database: {exc}", field="path"
+            ) from exc
 
     def close(self) -> None:
         """Close the store, the ledger and the registry."""
@@ -267,16 +288,22 @@ class Workspace:
     # -- data ----------------------------------------------------------------------
 
     def upsert_profiles(self, profiles: Iterable[UserProfile | Mapping[str, Any]]) -> int:
-        """Insert or replace profiles (models or dicts); return the count."""
-        return self.store.upsert_profiles(
-            p if isinstance(p, UserProfile) else UserProfile.model_validate(p) for p in profiles
-        )
+        """Insert or replace profiles (models or dicts); return the count.
+
+        Raises:
+            ProfileError: A profile is invalid (``index`` and ``field`` say where).
+            ArgumentError: ``profiles`` is not an iterable of profiles.
+        """
+        return self.store.upsert_profiles(profiles_from(profiles))
 
     def record_events(self, events: Iterable[UserEvent | Mapping[str, Any]]) -> int:
-        """Append user events (models or dicts); return the count."""
-        return self.store.append_events(
-            e if isinstance(e, UserEvent) else UserEvent.model_validate(e) for e in events
-        )
+        """Append user events (models or dicts); return the count.
+
+        Raises:
+            EventError: An event is invalid (``index`` and ``field`` say where).
+            ArgumentError: ``events`` is not an iterable of events.
+        """
+        return self.store.append_events(events_from(events))
 
     def activity_log(self) -> list[dict[str, Any]]:
         """Dispatched bulletins, newest first: business event, bulletin, time, sent, creator."""
@@ -299,6 +326,9 @@ class Workspace:
         dispatched) or the vendor's ``fail`` shape. Records stream to ``sink`` when
         given, else they are kept on the returned ``Dispatch``.
         """
+        refused = _refuse_body(body)
+        if refused is not None:
+            return refused
         request_key = _vendor.request_key(body, strict=False)
         assert not isinstance(request_key, _vendor.Refusal)  # noqa: S101 - not strict
         response_key = f"business_event:{request_key}" if request_key else None
@@ -375,6 +405,9 @@ class Workspace:
         (per recipient). An optional ``idempotency_key`` makes a replay return the
         first response without sending anything again.
         """
+        refused = _refuse_body(body)
+        if refused is not None:
+            return refused
         campaign_id = _vendor.campaign_id(body)
         if isinstance(campaign_id, _vendor.Refusal):
             return Dispatch.fail(campaign_id.error)
@@ -390,6 +423,9 @@ class Workspace:
         "ExternalTrigger": {...}}`` plus optional ``name``, ``filters``,
         ``control_group``, ``targeting_cap``; validated like a published campaign.
         """
+        refused = _refuse_body(body)
+        if refused is not None:
+            return refused
         definition = _vendor.identity_message(body, lambda: uuid.uuid4().hex)
         if isinstance(definition, _vendor.Refusal):
             return Dispatch.fail(definition.error)
@@ -448,3 +484,18 @@ class Workspace:
         if response_key is not None:
             self.registry.save_response(response_key, result.response)
         return result
+
+
+def _refuse_body(body: object) -> Dispatch | None:
+    """The ``fail`` answer for a body that is not plain, bounded JSON-like data, else None.
+
+    Runs before anything reads the body, so a cycle, a lone surrogate or a
+    5,000-digit integer never reaches ``json.dumps`` or the encoder.
+    """
+    if not isinstance(body, Mapping):
+        return None  # each entry point answers "Malformed body" itself
+    try:
+        check_data(body, "", _BODY_LIMITS)
+    except DataError as exc:
+        return Dispatch.fail(exc)
+    return None

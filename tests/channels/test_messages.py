@@ -55,9 +55,11 @@ def test_message_from_dict_picks_the_channel(definition: dict[str, Any], cls: ty
         {"channel": "email", "subject": "s", "html": "h", "bcc": "x"},
     ],
 )
-def test_malformed_definitions_are_validation_errors(definition: dict[str, Any]):
-    with pytest.raises(ValidationError):
+def test_malformed_definitions_are_definition_errors(definition: dict[str, Any]):
+    with pytest.raises(tidings.DefinitionError) as info:
         message_from_dict(definition)
+    assert isinstance(info.value.__cause__, ValidationError)  # pydantic's error is kept
+    assert info.value.errors
 
 
 @pytest.mark.parametrize(("definition", "field", "line", "column"), BAD_TEMPLATES)
@@ -96,16 +98,18 @@ def test_inside_another_model_the_template_error_can_be_found():
 
 
 def test_template_error_from_returns_none_for_other_errors():
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(tidings.DefinitionError) as info:
         PushMessage(title="t")
-    assert tidings.channels.template_error_from(info.value) is None
+    assert info.value.field == "body"
+    assert isinstance(info.value.__cause__, ValidationError)
+    assert tidings.channels.template_error_from(info.value.__cause__) is None
 
 
 def test_messages_are_frozen_and_forbid_extra_fields():
     message = PushMessage(title="t", body="b")
     with pytest.raises(ValidationError):
         message.title = "other"  # type: ignore[misc]
-    with pytest.raises(ValidationError):
+    with pytest.raises(tidings.DefinitionError):
         PushMessage(title="t", body="b", colour="red")
 
 

@@ -152,10 +152,12 @@ def test_size_limit_is_configurable():
         ({"title": "T", "body": "B", "channel": "email"}, "channel"),
     ],
 )
-def test_invalid_definitions_are_validation_errors(fields: dict[str, Any], loc: str):
-    with pytest.raises(ValidationError) as info:
+def test_invalid_definitions_are_definition_errors(fields: dict[str, Any], loc: str):
+    with pytest.raises(tidings.DefinitionError) as info:
         PushMessage(**fields)
-    assert info.value.errors()[0]["loc"][0] == loc
+    assert info.value.errors[0]["loc"][0] == loc
+    assert info.value.field == loc
+    assert isinstance(info.value.__cause__, ValidationError)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 import tidings
 from tidings import WebhookMessage, WebhookPayload
@@ -178,13 +177,13 @@ def test_header_injection_is_refused(value: str):
     ],
 )
 def test_header_names_are_checked_at_construction(headers: dict[str, str], message: str):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(tidings.DefinitionError, match=message):
         WebhookMessage(url="https://x.test", headers=headers)
 
 
 @pytest.mark.parametrize("method", ["HEAD", "CONNECT", "", "po st"])
 def test_only_known_methods(method: str):
-    with pytest.raises(ValidationError):
+    with pytest.raises(tidings.DefinitionError):
         WebhookMessage(url="https://x.test", method=method)
 
 

@@ -38,8 +38,9 @@ profiles = st.builds(
     dict,
     identity=text.filter(lambda s: s.strip() != ""),
     name=st.none() | text,
-    email=st.none() | text,
-    push_tokens=st.lists(text, max_size=3),
+    email=st.none()
+    | st.sampled_from(["a@example.com", "B.c+d@mail.example.org", "ünï@exämple.com"]),
+    push_tokens=st.lists(st.from_regex(r"[A-Za-z0-9:_-]{1,40}", fullmatch=True), max_size=3),
     timezone=st.sampled_from([None, "UTC", "Asia/Kolkata", "America/New_York"]),
     properties=st.dictionaries(text, json_value, max_size=4),
 )

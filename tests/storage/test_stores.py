@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from tidings.audience import AudienceQuery, EventFilter, MatchRule, PropertyFilter, Segment
-from tidings.errors import TidingsError, TriggerDataError
+from tidings.errors import ProfileError, TidingsError, TriggerDataError
 from tidings.models import UserEvent, UserProfile
 from tidings.storage import MemoryStore, SQLiteStore, Store
 from tidings.storage.jsonl import import_jsonl
@@ -24,6 +24,24 @@ def profile(identity: str, **properties) -> UserProfile:
 
 def event(identity: str, name: str, when: datetime, **properties) -> UserEvent:
     return UserEvent(identity=identity, name=name, properties=properties, timestamp=when)
+
+
+def unchecked_profile(identity: str, **properties) -> UserProfile:
+    """A profile built without validation (as a trusted bulk load would): the store checks."""
+    return UserProfile.model_construct(
+        identity=identity,
+        name=None,
+        email=None,
+        push_tokens=(),
+        timezone=None,
+        properties=properties,
+    )
+
+
+def unchecked_event(identity: str, name: str, when: datetime, **properties) -> UserEvent:
+    return UserEvent.model_construct(
+        identity=identity, name=name, properties=properties, timestamp=when
+    )
 
 
 def test_implements_the_protocol(store):
@@ -90,12 +108,14 @@ def test_events_for_oldest_first_with_name_and_since(store):
 
 
 def test_values_json_cannot_hold_are_refused(store):
+    with pytest.raises(ProfileError, match="NaN"):  # the model refuses first
+        profile("bad", x=float("nan"))
     with pytest.raises(TriggerDataError, match="'bad'"):
-        store.upsert_profiles([profile("bad", x=float("nan"))])
+        store.upsert_profiles([unchecked_profile("bad", x=float("nan"))])
     with pytest.raises(TriggerDataError, match="not valid JSON"):
-        store.append_events([event("bad", "E", NOW, x=float("inf"))])
+        store.append_events([unchecked_event("bad", "E", NOW, x=float("inf"))])
     with pytest.raises(TriggerDataError):
-        store.upsert_profiles([profile("bad", x=object())])
+        store.upsert_profiles([unchecked_profile("bad", x=object())])
     with pytest.raises(TriggerDataError, match="NUL"):
         store.upsert_profiles([profile("bad", x=["a\x00b"])])
     store.upsert_profiles([profile("fine", x="\\u0000")])  # a backslash, then "u0000"
@@ -294,7 +314,7 @@ def test_sqlite_invalid_unicode_is_a_data_error():
     store = SQLiteStore(":memory:")
     try:
         with pytest.raises(TriggerDataError, match="Unicode"):
-            store.upsert_profiles([profile("a", x="\ud800")])
+            store.upsert_profiles([unchecked_profile("a", x="\ud800")])
         assert store.count_profiles() == 0
     finally:
         store.close()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..models.data import DataLimits, check_data
 from ..models.users import JsonValue
 
 __all__ = [
@@ -22,6 +23,15 @@ __all__ = [
     "PropertyFilter",
     "Segment",
 ]
+
+MAX_DAYS = 36_500
+"""The longest look-back of a filter, a match rule or a segment: a hundred years."""
+
+MAX_COUNT = 1_000_000
+"""The largest ``min_count`` of an event filter."""
+
+_OPERAND_LIMITS = DataLimits(allow_non_finite=True)
+"""A NaN operand is allowed: it compares false with every value."""
 
 Operator = Literal[
     "eq", "ne", "in", "not_in", "contains", "exists", "not_exists", "gt", "gte", "lt", "lte"
@@ -44,6 +54,12 @@ class Condition(BaseModel):
     property: str = Field(min_length=1, max_length=120)
     op: Operator = "eq"
     value: JsonValue = None
+
+    @field_validator("value")
+    @classmethod
+    def _plain_value(cls, value: JsonValue) -> JsonValue:
+        check_data(value, "value", _OPERAND_LIMITS)
+        return value
 
     @model_validator(mode="after")
     def _value_fits_operator(self) -> Condition:
@@ -77,8 +93,8 @@ class EventFilter(BaseModel):
     kind: Literal["event"] = "event"
     event: str = Field(min_length=1, max_length=120)
     did: bool = True
-    within_days: int | None = Field(default=None, ge=1)
-    min_count: int = Field(default=1, ge=1)
+    within_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
+    min_count: int = Field(default=1, ge=1, le=MAX_COUNT)
     where: tuple[Condition, ...] = ()
 
 
@@ -98,7 +114,7 @@ class MatchRule(BaseModel):
     business_property: str = Field(min_length=1, max_length=120)
     event: str = Field(min_length=1, max_length=120)
     event_property: str = Field(min_length=1, max_length=120)
-    within_days: int | None = Field(default=None, ge=1)
+    within_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
 
 
 class Segment(BaseModel):
@@ -107,7 +123,7 @@ class Segment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["all", "engaged"] = "all"
-    engaged_days: int = Field(default=30, ge=1)
+    engaged_days: int = Field(default=30, ge=1, le=MAX_DAYS)
 
 
 class AudienceQuery(BaseModel):

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, TypeAlias
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
+from ..errors import DefinitionError
+from ..models._base import tidings_errors
 from ._base import ChannelMessage as ChannelMessage
 from ._base import template_error_from as template_error_from
 from .email import DEFAULT_EMAIL_BODY_BYTES as DEFAULT_EMAIL_BODY_BYTES
@@ -66,13 +68,8 @@ def message_from_dict(data: Mapping[str, Any]) -> Message:
 
     Raises:
         TemplateError: A template does not compile; ``field`` names the field.
-        pydantic.ValidationError: The definition is malformed (unknown channel,
-            missing or extra fields, wrong types).
+        DefinitionError: The definition is malformed (unknown channel, missing or
+            extra fields, wrong types); pydantic's error is its ``__cause__``.
     """
-    try:
+    with tidings_errors(DefinitionError, "message"):
         return _MESSAGE_ADAPTER.validate_python(data)
-    except ValidationError as exc:
-        error = template_error_from(exc)
-        if error is not None:
-            raise error from error.__cause__
-        raise

@@ -10,7 +10,9 @@ Why the ``__init__`` / ``model_validate`` overrides: pydantic turns any
 ``model_post_init``) into a ``ValidationError``. ``TemplateError`` is a
 ``ValueError``, so a template that does not compile would reach the caller as a
 ``ValidationError``. The entry points below unwrap it, so
-``except tidings.TemplateError`` works and keeps the field, line and column.
+``except tidings.TemplateError`` works and keeps the field, line and column; any
+other validation problem becomes a ``DefinitionError`` naming the field (pydantic's
+error kept as ``__cause__``, its list on ``errors``).
 Inside another model (a campaign holding messages) pydantic's wrapping applies;
 :func:`template_error_from` finds the template error in that ``ValidationError``.
 """
@@ -25,6 +27,7 @@ from typing import Any, ClassVar, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from ..errors import (
+    DefinitionError,
     HeaderInjectionError,
     MissingTriggerKeyError,
     PayloadTooLargeError,
@@ -32,6 +35,7 @@ from ..errors import (
     TidingsError,
     TriggerDataError,
 )
+from ..models._base import tidings_errors
 from ..templating import EscapeMode, Limits, Template, compile_template
 
 _DEFAULT_OUTPUT_BYTES = Limits().output_bytes
@@ -68,14 +72,6 @@ def template_error_from(exc: ValidationError) -> TemplateError | None:
         if isinstance(error, TemplateError):
             return error
     return None
-
-
-def _raise_template_error(exc: ValidationError) -> None:
-    """Re-raise the template error inside ``exc``, if there is one."""
-    error = template_error_from(exc)
-    if error is not None:
-        # Hide the ValidationError (context), keep the engine's error (cause).
-        raise error from error.__cause__
 
 
 def limits_for(max_bytes: int) -> Limits | None:
@@ -233,29 +229,20 @@ class ChannelMessage(BaseModel):
     _compiled: CompiledTemplates = PrivateAttr()
 
     def __init__(self, /, **data: Any) -> None:
-        try:
+        with tidings_errors(DefinitionError, "message"):
             super().__init__(**data)
-        except ValidationError as exc:
-            _raise_template_error(exc)
-            raise
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
         """Validate ``obj`` (a dict); a template that does not compile raises ``TemplateError``."""
-        try:
+        with tidings_errors(DefinitionError, "message"):
             return super().model_validate(obj, **kwargs)
-        except ValidationError as exc:
-            _raise_template_error(exc)
-            raise
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
         """Validate JSON text; a template that does not compile raises ``TemplateError``."""
-        try:
+        with tidings_errors(DefinitionError, "message"):
             return super().model_validate_json(json_data, **kwargs)
-        except ValidationError as exc:
-            _raise_template_error(exc)
-            raise
 
     def model_post_init(self, context: Any, /) -> None:
         """Compile every template once (cached), attributing errors to their field."""

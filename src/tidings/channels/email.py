@@ -76,7 +76,7 @@ class EmailMessage(ChannelMessage):
     text: str | None = None
     from_name: str | None = None
     reply_to: str | None = None
-    max_html_bytes: int = Field(default=DEFAULT_EMAIL_BODY_BYTES, gt=0)
+    max_html_bytes: int = Field(default=DEFAULT_EMAIL_BODY_BYTES, gt=0, le=1 << 30)
 
     def _template_specs(self) -> Iterator[tuple[str, str, EscapeMode, Limits | None]]:
         body_limits = limits_for(self.max_html_bytes)

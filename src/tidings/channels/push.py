@@ -93,7 +93,7 @@ class PushMessage(ChannelMessage):
     image_url: str | None = None
     extras: dict[str, str] = Field(default_factory=dict)
     ttl_seconds: int | None = Field(default=None, ge=0)
-    max_payload_bytes: int = Field(default=DEFAULT_PUSH_PAYLOAD_BYTES, gt=0)
+    max_payload_bytes: int = Field(default=DEFAULT_PUSH_PAYLOAD_BYTES, gt=0, le=1 << 30)
 
     def _template_specs(self) -> Iterator[tuple[str, str, EscapeMode, Limits | None]]:
         yield "title", self.title, "text", None

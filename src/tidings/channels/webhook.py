@@ -150,7 +150,7 @@ class WebhookMessage(ChannelMessage):
     method: WebhookMethod = "POST"
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
-    max_body_bytes: int = Field(default=DEFAULT_WEBHOOK_BODY_BYTES, gt=0)
+    max_body_bytes: int = Field(default=DEFAULT_WEBHOOK_BODY_BYTES, gt=0, le=1 << 30)
 
     @field_validator("method", mode="before")
     @classmethod

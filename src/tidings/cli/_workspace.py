@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
+from ..errors import ArgumentError
 from ..workspace import Workspace
 from ._command import UsageError
 
@@ -35,6 +36,8 @@ def open_workspace(db: Path, *, create: bool = False, workers: int = 1) -> Itera
         _check_tables(db, create=create)
     try:
         ws = Workspace.sqlite(db, workers=workers)
+    except ArgumentError as exc:  # Workspace.sqlite wraps the sqlite3/OS error
+        raise UsageError(f"--db {db} is not a tidings workspace ({exc.__cause__ or exc})") from None
     except sqlite3.DatabaseError as exc:
         raise UsageError(f"--db {db} is not a tidings workspace ({exc})") from None
     try:

@@ -87,7 +87,7 @@ class FrequencyCap(BaseModel):
 
     model_config = _FROZEN
 
-    limit: int = Field(ge=1)
+    limit: int = Field(ge=1, le=1_000_000)
     period: Literal["day", "week"] = "day"
     channel: Literal["push", "email", "webhook"] | None = None
 

@@ -26,6 +26,7 @@ from .._batching import CHUNK_SIZE, batched
 from ..audience.control import hash_fraction
 from ..delivery.rules import FrequencyCap, Timing, decide_timing, zone
 from ..errors import MissingTriggerKeyError
+from ..models.addresses import email_problem
 from ..models.records import Record, Skip, SkipReason
 from ..models.trigger import trigger_size
 from ..models.users import JsonValue, UserProfile, profile_namespace
@@ -105,7 +106,8 @@ def address_on(channel: str, email: str | None, tokens: tuple[str, ...]) -> tupl
     None when the user cannot be reached on the channel.
     """
     if channel == "email":
-        return (email,) if email else None
+        # Checked again here: an address may reach the store unvalidated (old data).
+        return (email,) if email and email_problem(email) is None else None
     if channel == "push":
         return tokens or None
     return ()
@@ -172,6 +174,10 @@ def _held_or_unreachable(plan: DispatchPlan, person: Person) -> Skip | tuple[str
     channel = plan.message.channel
     address = address_on(channel, person.email, person.push_tokens)
     if address is None:
+        if channel == "email" and person.email:
+            problem = email_problem(person.email)
+            detail = f"not a valid address: {problem}"
+            return Skip(plan.source_id, person.identity, "invalid_email", detail)
         reason, detail = _UNREACHABLE[channel]
         return Skip(plan.source_id, person.identity, reason, detail)
     return address

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 
 from ..audience.filters import Filter, MatchRule, Segment
 from ..channels import MessageField
 from ..delivery.rules import DeliveryPreferences, FrequencyCap
+from ..errors import DefinitionError, _InvalidInputError
+from ._base import ValidatedModel
+from .instants import check_instant
+from .users import check_timezone
 
 __all__ = [
     "MAX_EVENT_KEY_LENGTH",
@@ -29,22 +33,41 @@ MAX_EVENT_KEY_LENGTH = 120
 MIN_TARGETING_CAP = 100
 """The vendor rejects a campaign limit below 100."""
 
+MAX_TARGETING_CAP: Final = 1_000_000_000
+"""The largest targeting cap (a billion users)."""
+
+MAX_TTL_SECONDS: Final = 366 * 24 * 3600
+"""The longest time-to-live: a year."""
+
+MAX_TRIGGER_BYTES: Final = 16 * 1024 * 1024
+"""The largest ``max_trigger_bytes`` a campaign may set (16 MiB)."""
+
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
-class Goal(BaseModel):
+class _Definition(ValidatedModel):
+    """A definition: a problem raises :class:`DefinitionError` naming the field."""
+
+    model_config = _FROZEN
+    _error_type: ClassVar[type[_InvalidInputError]] = DefinitionError
+    _what: ClassVar[str] = "definition"
+
+
+class Goal(_Definition):
     """A conversion goal: the user event that counts, and how long after the send."""
 
     model_config = _FROZEN
+    _what: ClassVar[str] = "goal"
 
     event: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
     window_hours: int = Field(default=24, ge=1, le=24 * 90)
 
 
-class BusinessEventDefinition(BaseModel):
+class BusinessEventDefinition(_Definition):
     """A business event (``Program Released``) and the properties it must carry."""
 
     model_config = _FROZEN
+    _what: ClassVar[str] = "business event"
 
     name: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
     properties: tuple[str, ...] = ()
@@ -62,7 +85,7 @@ class BusinessEventDefinition(BaseModel):
         return self
 
 
-class ControlGroup(BaseModel):
+class ControlGroup(_Definition):
     """Who is held out: a share of this campaign's users, or a named custom group.
 
     ``kind="campaign"``: ``percent`` of this campaign's (or bulletin's) eligible
@@ -71,6 +94,7 @@ class ControlGroup(BaseModel):
     """
 
     model_config = _FROZEN
+    _what: ClassVar[str] = "control group"
 
     kind: Literal["campaign", "custom"] = "campaign"
     percent: float = Field(default=0.0, ge=0.0, le=100.0)
@@ -83,17 +107,18 @@ class ControlGroup(BaseModel):
         return self
 
 
-class CustomControlGroup(BaseModel):
+class CustomControlGroup(_Definition):
     """A named, workspace-wide hold-out: a fixed share of all users or an explicit list."""
 
     model_config = _FROZEN
+    _what: ClassVar[str] = "control group"
 
     name: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
     percent: float = Field(default=0.0, ge=0.0, le=100.0)
     identities: frozenset[str] = frozenset()
 
 
-class Schedule(BaseModel):
+class Schedule(_Definition):
     """When a campaign may be triggered, and until when its messages may go out.
 
     A trigger before ``start`` or after ``end`` is refused. ``cutoff``: a delivery
@@ -102,10 +127,16 @@ class Schedule(BaseModel):
     """
 
     model_config = _FROZEN
+    _what: ClassVar[str] = "schedule"
 
     start: AwareDatetime | None = None
     end: AwareDatetime | None = None
     cutoff: AwareDatetime | None = None
+
+    @field_validator("start", "end", "cutoff")
+    @classmethod
+    def _usable_instant(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else check_instant(value)
 
     @model_validator(mode="after")
     def _end_after_start(self) -> Schedule:
@@ -124,10 +155,11 @@ class Schedule(BaseModel):
         return None
 
 
-class Bulletin(BaseModel):
+class Bulletin(_Definition):
     """A message dispatched to matching users each time its business event is raised."""
 
     model_config = _FROZEN
+    _what: ClassVar[str] = "bulletin"
 
     id: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
     name: str = Field(min_length=1)
@@ -137,31 +169,32 @@ class Bulletin(BaseModel):
     filters: tuple[Filter, ...] = ()
     message: MessageField
     control_group: ControlGroup | None = None
-    targeting_cap: int | None = Field(default=None, ge=1)
-    ttl_seconds: int | None = Field(default=None, ge=0)
+    targeting_cap: int | None = Field(default=None, ge=1, le=MAX_TARGETING_CAP)
+    ttl_seconds: int | None = Field(default=None, ge=0, le=MAX_TTL_SECONDS)
     creator: str = ""
     published: bool = False
     delivery: DeliveryPreferences = DeliveryPreferences()
 
 
-class ExternalTriggerCampaign(BaseModel):
+class ExternalTriggerCampaign(_Definition):
     """A message written once and sent when a service triggers it for some users.
 
     ``id`` is assigned when the campaign is published (unless given).
     """
 
     model_config = _FROZEN
+    _what: ClassVar[str] = "campaign"
 
     id: str | None = Field(default=None, min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
     name: str = Field(min_length=1)
     message: MessageField
     filters: tuple[Filter, ...] = ()
     control_group: ControlGroup | None = None
-    targeting_cap: int | None = None
+    targeting_cap: int | None = Field(default=None, le=MAX_TARGETING_CAP)
     goal: Goal | None = None
     schedule: Schedule = Schedule()
     max_recipients_per_call: int = Field(default=1000, ge=1, le=1_000_000)
-    max_trigger_bytes: int = Field(default=64 * 1024, ge=1)
+    max_trigger_bytes: int = Field(default=64 * 1024, ge=1, le=MAX_TRIGGER_BYTES)
     delivery: DeliveryPreferences = DeliveryPreferences()
 
     @field_validator("targeting_cap")
@@ -172,7 +205,7 @@ class ExternalTriggerCampaign(BaseModel):
         return value
 
 
-class WorkspaceSettings(BaseModel):
+class WorkspaceSettings(_Definition):
     """Workspace-wide delivery settings.
 
     Attributes:
@@ -182,6 +215,7 @@ class WorkspaceSettings(BaseModel):
     """
 
     model_config = _FROZEN
+    _what: ClassVar[str] = "settings"
 
     default_timezone: str = "UTC"
     frequency_caps: tuple[FrequencyCap, ...] = ()
@@ -189,10 +223,4 @@ class WorkspaceSettings(BaseModel):
     @field_validator("default_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
+        return check_timezone(value)

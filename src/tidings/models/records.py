@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from ..errors import TidingsError
+
 __all__ = [
     "Delivery",
     "Dispatch",
@@ -26,6 +28,7 @@ SkipReason = Literal[
     "control_group",
     "targeting_cap",
     "no_email",
+    "invalid_email",
     "no_push_token",
     "missing_trigger_key",
     "trigger_too_large",
@@ -253,6 +256,8 @@ class Dispatch:
         kept_deliveries: Deliveries kept in memory (when no sink was given).
         kept_skips: Skips kept in memory (when no sink was given).
         summaries: The counts per campaign or bulletin id.
+        error: For a refused request (``status: fail``), the typed error behind
+            the response's message, when there is one.
     """
 
     response: dict[str, Any]
@@ -260,6 +265,7 @@ class Dispatch:
     kept_deliveries: list[Delivery] = field(default_factory=list)
     kept_skips: list[Skip] = field(default_factory=list)
     summaries: dict[str, Summary] = field(default_factory=dict)
+    error: TidingsError | None = None
 
     @property
     def ok(self) -> bool:
@@ -277,6 +283,7 @@ class Dispatch:
         return iter(self.kept_skips)
 
     @classmethod
-    def fail(cls, error: str, code: int = 400) -> Dispatch:
-        """A request-level failure in the vendor's shape."""
-        return cls(response={"status": "fail", "error": error, "code": code})
+    def fail(cls, error: str | TidingsError, code: int = 400) -> Dispatch:
+        """A request-level failure in the vendor's shape (keeps a typed error on ``error``)."""
+        typed = error if isinstance(error, TidingsError) else None
+        return cls(response={"status": "fail", "error": str(error), "code": code}, error=typed)

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..channels import Message, message_from_dict
-from ..errors import TidingsError
+from ..errors import DefinitionError, TidingsError
 from ..templating import EscapeMode, RenderReport, Template, compile_template
 from .results import Preview, PreviewError, PreviewKind, PreviewWarning
 
@@ -160,8 +160,10 @@ def _build_message(
         return definition, ()
     try:
         return message_from_dict(dict(definition)), ()
-    except ValidationError as exc:
-        return None, _definition_error(exc)
+    except DefinitionError as exc:
+        if isinstance(exc.__cause__, ValidationError):  # every problem, not just the first
+            return None, _definition_error(exc.__cause__)
+        return None, (PreviewError.from_exception(exc),)
     except TidingsError as exc:
         return None, (PreviewError.from_exception(exc),)
 

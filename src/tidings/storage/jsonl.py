@@ -23,7 +23,7 @@ from typing import Final, Literal
 
 from pydantic import ValidationError
 
-from ..errors import TidingsError, TriggerDataError
+from ..errors import RecordError, TidingsError, TriggerDataError
 from ..models.users import UserEvent, UserProfile
 from .base import Store
 from .memory import BATCH_SIZE, encode_json
@@ -156,6 +156,8 @@ def _parse(
         return bad(f"invalid {noun} ({where or noun}: {first['msg']})", where)
     except RecursionError:
         return bad(f"invalid {noun} (nested too deeply)")
+    except RecordError as exc:  # the models' own error: pydantic's, wrapped
+        return bad(f"invalid {noun} ({exc.field or noun}: {exc.reason})", exc.field)
     except TidingsError as exc:  # library-level checks of the models
         return bad(f"invalid {noun} ({exc})", getattr(exc, "field", None))
     try:

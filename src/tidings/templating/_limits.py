@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, cast
 from liquid import Markup
 from liquid.exceptions import ResourceLimitError
 
+from ..errors import ArgumentError
+
 if TYPE_CHECKING:
     from liquid.token import Token
 
@@ -62,7 +64,9 @@ class Limits:
         for name in ("loop_iterations", "output_bytes", "nesting_depth", "work_budget"):
             value = getattr(self, name)
             if type(value) is not int or value < 1:
-                raise ValueError(f"Limits.{name} must be a positive integer, not {value!r}")
+                raise ArgumentError(
+                    f"Limits.{name} must be a positive integer, not {value!r}", field=name
+                )
 
 
 DEFAULT_LIMITS = Limits()

@@ -25,6 +25,7 @@ from liquid.template import BoundTemplate
 from liquid.token import TOKEN_EOF, TOKEN_EXPRESSION, TOKEN_OUTPUT, TOKEN_TAG
 
 from ..errors import (
+    ArgumentError,
     LimitExceededError,
     MissingTriggerKeyError,
     RenderError,
@@ -269,9 +270,13 @@ class Template:
         compile: bool = True,
     ) -> None:
         if escape not in ESCAPE_MODES:
-            raise ValueError(f"escape must be one of {', '.join(ESCAPE_MODES)}, not {escape!r}")
+            raise ArgumentError(
+                f"escape must be one of {', '.join(ESCAPE_MODES)}, not {escape!r}", field="escape"
+            )
         if not isinstance(source, str):
-            raise TypeError(f"template source must be a str, not {type(source).__name__}")
+            raise ArgumentError(
+                f"template source must be a str, not {type(source).__name__}", field="source"
+            )
         self.source = source
         self.escape: EscapeMode = escape
         self.strict = strict
@@ -307,6 +312,20 @@ class Template:
 
     @staticmethod
     def _parse(env: TidingsEnvironment, source: str, name: str | None) -> BoundTemplate:
+        if not source.isascii():
+            try:
+                source.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                # Its output could not be encoded (a payload, a JSON line): refuse it now.
+                line, column, text = _line_col(source, exc.start)
+                raise TemplateSyntaxError(
+                    f"the template holds a lone surrogate (U+{ord(source[exc.start]):04X}), "
+                    "which is not valid Unicode text",
+                    line=line,
+                    column=column,
+                    source_line=text.encode("utf-8", "replace").decode("utf-8"),
+                    template_name=name,
+                ) from None
         Template._prescan(env, source, name)
         try:
             bound = env.from_string(source, name=name or "")
@@ -410,7 +429,7 @@ class Template:
         if extra:
             for key in extra:
                 if key not in NAMESPACES:
-                    raise TypeError(
+                    raise ArgumentError(
                         f"unknown namespace {key!r}; expected one of {sorted(NAMESPACES)}"
                     )
             data.update(extra)
@@ -465,7 +484,7 @@ class Template:
             TemplateError: Rendering failed (a ``RenderError`` subclass, with line).
         """
         if not isinstance(data, Mapping):
-            raise TypeError(f"render data must be a mapping, not {type(data).__name__}")
+            raise ArgumentError(f"render data must be a mapping, not {type(data).__name__}")
         values = dict(data)
         # Keyword arguments must be strings: the interpreter reports other keys.
         return self._render_data(values, interpret=not all(type(k) is str for k in values))
@@ -588,5 +607,16 @@ def compile_template(
         TemplateSyntaxError: Bad Liquid syntax, with line and column.
         UnknownFilterError: A filter that does not exist.
         UnknownNameError: A top-level name that is not a namespace (``Profle.name``).
+        ArgumentError: ``source`` is not a str or ``escape`` not a known mode.
     """
+    # Checked before the cache, which would raise TypeError on an unhashable argument.
+    if not isinstance(source, str):
+        raise ArgumentError(
+            f"template source must be a str, not {type(source).__name__}", field="source"
+        )
+    given: object = escape  # untyped callers pass anything; the cache needs it hashable
+    if not isinstance(given, str) or given not in ESCAPE_MODES:
+        raise ArgumentError(
+            f"escape must be one of {', '.join(ESCAPE_MODES)}, not {escape!r}", field="escape"
+        )
     return _compile_cached(source, escape, strict, limits or DEFAULT_LIMITS, name, namespaces)
