@@ -4,6 +4,7 @@ import pydantic
 import pytest
 
 from tidings.audience.filters import Condition, EventFilter, PropertyFilter
+from tidings.errors import DefinitionError
 
 
 @pytest.mark.parametrize(
@@ -11,8 +12,9 @@ from tidings.audience.filters import Condition, EventFilter, PropertyFilter
     [("in", "Gold"), ("not_in", 3), ("lte", None), ("gte", [1]), ("lt", {"a": 1})],
 )
 def test_operator_value_mismatch_is_rejected(op, value):
-    with pytest.raises(pydantic.ValidationError, match=op):
+    with pytest.raises(DefinitionError, match=op) as info:
         Condition(property="tier", op=op, value=value)
+    assert isinstance(info.value.__cause__, pydantic.ValidationError)
 
 
 @pytest.mark.parametrize(
@@ -27,5 +29,6 @@ def test_filters_are_chosen_by_kind():
     assert isinstance(
         adapter.validate_python({"kind": "event", "event": "Order Placed"}), EventFilter
     )
-    with pytest.raises(pydantic.ValidationError):
+    with pytest.raises(DefinitionError) as info:
         EventFilter(event="Order Placed", min_count=0)
+    assert info.value.field == "min_count"

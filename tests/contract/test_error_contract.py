@@ -464,13 +464,30 @@ for label, settings in {
 }.items():
     case(f"configure: {label}", DefinitionError)(lambda ws, s=settings: ws.configure(s))
 for cls, fields in [
+    (tidings.PropertyFilter, {"property": ""}),
+    (tidings.PropertyFilter, {"property": "p", "op": "in", "value": 5}),
+    (tidings.PropertyFilter, {"property": "p", "value": "\ud800"}),
+    (tidings.EventFilter, {"event": "e", "within_days": 10**9}),
+    (tidings.EventFilter, {"event": "e", "min_count": 0}),
+    (tidings.MatchRule, {"business_property": "a"}),
+    (tidings.Segment, {"kind": "engaged", "engaged_days": 10**6}),
+    (tidings.DoNotDisturb, {"start": "21:00", "end": "21:00"}),
+    (tidings.DoNotDisturb, {"start": "25:00", "end": "09:00"}),
+    (tidings.DeliveryPreferences, {"dnd": 5}),
+    (tidings.FrequencyCap, {"limit": 0}),
+    (tidings.FrequencyCap, {"limit": 1, "period": "year"}),
+    (tidings.ControlGroup, {"kind": "custom"}),
+    (tidings.CustomControlGroup, {"name": "g", "percent": -1}),
+    (tidings.BusinessEventDefinition, {"name": "E", "properties": ["a", "a"]}),
     (tidings.ExternalTriggerCampaign, {"name": "c"}),
     (tidings.Bulletin, {"id": "b"}),
     (tidings.Goal, {"event": "e", "window_hours": -1}),
     (tidings.Schedule, {"start": "not a date"}),
     (tidings.WorkspaceSettings, {"default_timezone": "Europe"}),
 ]:
-    case(f"{cls.__name__}({sorted(fields)})", DefinitionError)(lambda ws, c=cls, f=fields: c(**f))
+    case(f"{cls.__name__}({_show(fields, 70)})", DefinitionError)(
+        lambda ws, c=cls, f=fields: c(**f)
+    )
 
 # -- vendor-API entry points: a fail answer, never an exception ----------------------------
 

@@ -6,10 +6,12 @@ in-memory store in Python, the SQLite store in SQL (pushed down).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..errors import DefinitionError, _InvalidInputError
+from ..models._base import ValidatedModel
 from ..models.data import DataLimits, check_data
 from ..models.users import JsonValue
 
@@ -46,7 +48,14 @@ strings with strings, and are false for mixed or missing values.
 """
 
 
-class Condition(BaseModel):
+class _Rule(ValidatedModel):
+    """A definition part: a problem raises :class:`~tidings.errors.DefinitionError`."""
+
+    _error_type: ClassVar[type[_InvalidInputError]] = DefinitionError
+    _what: ClassVar[str] = "filter"
+
+
+class Condition(_Rule):
     """One comparison of a property (of a profile or of an event) with a value."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -80,7 +89,7 @@ class PropertyFilter(Condition):
     kind: Literal["property"] = "property"
 
 
-class EventFilter(BaseModel):
+class EventFilter(_Rule):
     """Keep users who did (or did not do) an event, with conditions, recently enough.
 
     ``did=True``: at least ``min_count`` events named ``event`` whose properties
@@ -101,7 +110,7 @@ class EventFilter(BaseModel):
 Filter = Annotated[PropertyFilter | EventFilter, Field(discriminator="kind")]
 
 
-class MatchRule(BaseModel):
+class MatchRule(_Rule):
     """Bulletin match: a business event property equals a user event's property.
 
     ``genre`` == ``Movie Watched.genre``: ``business_property="genre"``,
@@ -117,7 +126,7 @@ class MatchRule(BaseModel):
     within_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
 
 
-class Segment(BaseModel):
+class Segment(_Rule):
     """Who a bulletin starts from: all users, or users engaged in the last N days."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

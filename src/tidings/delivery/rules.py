@@ -16,10 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from ..errors import DefinitionError, _InvalidInputError
+from ..models._base import ValidatedModel
 
 __all__ = [
     "DeliveryPreferences",
@@ -36,7 +39,14 @@ __all__ = [
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
-class DoNotDisturb(BaseModel):
+class _Rule(ValidatedModel):
+    """A delivery setting: a problem raises :class:`~tidings.errors.DefinitionError`."""
+
+    _error_type: ClassVar[type[_InvalidInputError]] = DefinitionError
+    _what: ClassVar[str] = "delivery setting"
+
+
+class DoNotDisturb(_Rule):
     """Quiet hours in the user's local time, e.g. 21:00 to 09:00 (may cross midnight).
 
     ``action="discard"`` drops a message that would arrive inside the window;
@@ -64,7 +74,7 @@ class DoNotDisturb(BaseModel):
         return local >= self.start or local < self.end
 
 
-class DeliveryPreferences(BaseModel):
+class DeliveryPreferences(_Rule):
     """Per campaign (or bulletin) delivery preferences.
 
     Attributes:
@@ -82,7 +92,7 @@ class DeliveryPreferences(BaseModel):
     local_send_time: time | None = None
 
 
-class FrequencyCap(BaseModel):
+class FrequencyCap(_Rule):
     """At most ``limit`` messages per user per local ``period``, on one channel or all."""
 
     model_config = _FROZEN
