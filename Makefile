@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 FUZZ_SECONDS ?= 600
+FUZZ_SEED ?=
 
 .PHONY: demo test lint typecheck pytest fuzz clean
 
@@ -31,7 +32,7 @@ test: lint typecheck pytest
 
 # Every fuzz target of tests/fuzz for FUZZ_SECONDS in all; prints the inputs each ran.
 fuzz: $(STAMP)
-	$(BIN)/python -m tests.fuzz --seconds $(FUZZ_SECONDS)
+	$(BIN)/python -m tests.fuzz --seconds $(FUZZ_SECONDS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
