@@ -348,3 +348,9 @@ def test_preview_is_a_comparable_value():
     result = preview_template("x", {}, {})
     assert isinstance(result, Preview)
     assert result == preview_template("x", {}, {})
+
+
+def test_the_page_environment_is_built_once():
+    from tidings.preview import page
+
+    assert page._jinja_environment() is page._jinja_environment()

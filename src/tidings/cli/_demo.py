@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TextIO
 
-from ..preview import Preview, render_index_html
+from ..preview import PageLink, render_index_html
 from ._command import EXIT_ERROR, EXIT_OK, Command, UsageError, read_object, write_text
 from ._preview import (
     CHANNELS,
@@ -101,7 +101,7 @@ def _preview_examples(directory: Path, out_dir: Path, out: TextIO) -> tuple[int,
     examples = _find_examples(directory)
     if not examples:
         raise UsageError(f"no examples (NAME.push|email|webhook.json) in {directory}")
-    pages: list[tuple[str, str, Preview]] = []
+    pages: list[PageLink] = []
     failed = 0
     for example in examples:
         source = load_source(example.definition)
@@ -116,7 +116,7 @@ def _preview_examples(directory: Path, out_dir: Path, out: TextIO) -> tuple[int,
         page = out_dir / f"{example.name}.html"
         write_preview_html(preview, page, label)
         out.write(f"preview page: {page}\n\n")
-        pages.append((example.name, page.name, preview))
+        pages.append(PageLink(example.name, page.name, preview))
     index_page = out_dir / "index.html"
     write_text(index_page, render_index_html(pages, title="tidings demo: example previews"))
     return len(examples), failed, index_page

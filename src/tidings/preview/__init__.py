@@ -18,6 +18,7 @@ no network for its own assets) showing a push notification mock, an email in a
 sandboxed iframe, or a webhook request.
 """
 
+from .page import PageLink as PageLink
 from .page import render_index_html as render_index_html
 from .page import render_preview_html as render_preview_html
 from .render import preview_message as preview_message
@@ -29,6 +30,7 @@ from .results import PreviewWarning as PreviewWarning
 from .results import WarningKind as WarningKind
 
 __all__ = [
+    "PageLink",
     "Preview",
     "PreviewError",
     "PreviewKind",

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
 
 import jinja2
 
 from .results import Preview, jsonable
 
-__all__ = ["render_index_html", "render_preview_html"]
+__all__ = ["PageLink", "render_index_html", "render_preview_html"]
 
 
+@lru_cache(maxsize=1)
 def _jinja_environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("tidings", "preview_templates"),
@@ -61,13 +64,22 @@ def render_preview_html(preview: Preview, *, title: str = "tidings preview") -> 
     return template.render(title=title, entry=_entry(title, preview))
 
 
-def render_index_html(
-    pages: Sequence[tuple[str, str, Preview]], *, title: str = "tidings previews"
-) -> str:
+class PageLink(NamedTuple):
+    """One preview page listed on an index page."""
+
+    name: str
+    """What the index shows (the example's name)."""
+    href: str
+    """Where the page is, relative to the index."""
+    preview: Preview
+    """The preview drawn on that page (its kind, errors and warnings are listed)."""
+
+
+def render_index_html(pages: Sequence[PageLink], *, title: str = "tidings previews") -> str:
     """Draw an index page linking to preview pages (``tidings demo`` writes one).
 
     Args:
-        pages: ``(name, href, preview)`` for each page, in the order to list them.
+        pages: A :class:`PageLink` for each page, in the order to list them.
         title: The page heading.
     """
     items = [
@@ -79,6 +91,6 @@ def render_index_html(
             "warnings": len(preview.warnings),
             "errors": len(preview.errors),
         }
-        for name, href, preview in pages
+        for name, href, preview in map(PageLink._make, pages)
     ]
     return _jinja_environment().get_template("index.html").render(title=title, items=items)
