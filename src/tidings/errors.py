@@ -420,7 +420,8 @@ class DefinitionError(_InvalidInputError):
 class ArgumentError(TidingsError, TypeError, ValueError):
     """A public function was called with an argument it cannot use.
 
-    ``upsert_profiles(None)``, ``Workspace(workers=0)``, ``escape="xml"``: a
+    ``upsert_profiles(None)``, ``Workspace(workers=0)``, ``escape="xml"``,
+    ``Workspace.sqlite`` on a directory or a file that is not a database: a
     ``TypeError`` and a ``ValueError`` too, so callers' existing ``except``
     clauses keep working. ``field`` names the argument.
     """

@@ -87,3 +87,14 @@ def test_text_passes_exactly_when_it_encodes_as_utf8(text):
             check_data({"t": text}, "T")
     else:
         check_data({"t": text}, "T")
+
+
+def test_a_bad_batch_argument_is_refused_before_anything_is_read():
+    from tidings.errors import ArgumentError
+    from tidings.models.users import events_from, profiles_from
+
+    for bad in (None, 5, "u1", {"identity": "u1"}):
+        with pytest.raises(ArgumentError):
+            profiles_from(bad)
+        with pytest.raises(ArgumentError):
+            events_from(bad)

@@ -176,11 +176,21 @@ def _records(
     error_type: type[RecordError],
     what: str,
 ) -> Iterator[Any]:
+    # Checked now, not when the stream is first read.
     if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
         raise ArgumentError(
             f"{what}s must be a list (or other iterable) of {what}s, not {type(items).__name__}",
             field=f"{what}s",
         )
+    return _validated(items, model, error_type, what)
+
+
+def _validated(
+    items: Iterable[object],
+    model: type[UserProfile] | type[UserEvent],
+    error_type: type[RecordError],
+    what: str,
+) -> Iterator[Any]:
     for index, item in enumerate(items):
         if isinstance(item, model):
             yield item
