@@ -381,7 +381,10 @@ def _ledger_tables(db: Path) -> dict[str, list[Any]]:
     ]
     tables = {}
     for name in names:
-        rows = conn.execute(f"SELECT * FROM {name}").fetchall()
+        cursor = conn.execute(f"SELECT * FROM {name}")
+        # An autoincrement ``seq`` only numbers rows: rows added anywhere would shift it.
+        keep = [i for i, column in enumerate(cursor.description) if column[0] != "seq"]
+        rows = [[row[i] for i in keep] for row in cursor.fetchall()]
         tables[name] = sorted(json.dumps(row, default=str) for row in rows)
     conn.close()
     return tables

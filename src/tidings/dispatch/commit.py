@@ -6,17 +6,30 @@ which also counts it into the dispatch's :class:`~tidings.models.records.Summary
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 from ..models.records import Delivery, Record, Sink, Skip, Summary
 from ..storage.ledger import Ledger
 from .plan import DispatchPlan
 
-__all__ = ["Committer", "Kept", "LineSink"]
+__all__ = ["Committer", "Kept", "LineSink", "dispatch_of", "duplicate_key"]
+
+_DUPLICATE = "#duplicate-"
 
 Kept = tuple[list[Delivery], list[Skip]]
 """Where records go when there is no sink: the result's deliveries and skips lists."""
+
+
+def duplicate_key(dispatch_key: str, n: int) -> str:
+    """The ledger key of the ``n``-th extra listing of recipients in a dispatch."""
+    return f"{dispatch_key}{_DUPLICATE}{n}"
+
+
+def dispatch_of(ledger_key: str) -> str:
+    """The dispatch a ledger row belongs to (undoes :func:`duplicate_key`)."""
+    head, mark, tail = ledger_key.rpartition(_DUPLICATE)
+    return head if mark and tail.isdigit() else ledger_key
 
 
 @runtime_checkable
@@ -116,11 +129,33 @@ class Committer:
             else:
                 self.keep[1].append(record)
 
-    def emit_unrecorded(self, skips: Iterable[Skip]) -> None:
-        """Count and hand over skips the ledger does not hold (duplicate recipients)."""
-        for skip in skips:
-            self.summary.add(skip)
-            self._hand_over(skip)
+    def emit_duplicates(self, listings: Mapping[int, list[Skip]]) -> None:
+        """Record and hand over the skips of recipients a request lists more than once.
+
+        ``listings`` maps ``n`` (the n-th extra listing of an identity) to its
+        skips. They are outcomes like any other (so the ledger, ``tidings stats``
+        and the dispatch summary count them alike), stored under a key derived
+        from the dispatch key (:func:`duplicate_key`) since the first listing
+        holds (source, dispatch, identity); a resumed dispatch counts those
+        already emitted instead of writing them again.
+        """
+        plan, ledger = self.plan, self.ledger
+        self.finish()
+        for n, skips in sorted(listings.items()):
+            key = duplicate_key(plan.dispatch_key, n)
+            done = ledger.emitted(plan.source_id, key, [s.identity for s in skips])
+            for state, reason in done.values():
+                self.summary.add_outcome(state, reason)
+            todo = [s for s in skips if s.identity not in done]
+            if not todo:
+                continue
+            ledger.record(todo, dispatch_key=key, at=plan.now)
+            for skip in todo:
+                self.summary.add(skip)
+                self._hand_over(skip)
+            if self._flush is not None:
+                self._flush()
+            ledger.mark_emitted(plan.source_id, key, [s.identity for s in todo])
 
     def finish(self) -> None:
         """Mark the last chunk handed to the sink as emitted."""

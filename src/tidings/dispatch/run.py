@@ -295,12 +295,16 @@ def dispatch_recipients(
 ) -> Summary:
     """Dispatch a campaign to the recipients a request names (each identity once)."""
     committer = Committer(plan, ledger, sink, keep)
-    seen: set[str] = set()
+    listed: dict[str, int] = {}
     unique: list[Recipient] = []
-    duplicates: list[Skip] = []
+    duplicates: dict[int, list[Skip]] = {}
     for recipient in recipients:
-        if recipient.identity in seen:
-            duplicates.append(
+        n = listed.get(recipient.identity, 0)
+        listed[recipient.identity] = n + 1
+        if n == 0:
+            unique.append(recipient)
+        else:
+            duplicates.setdefault(n, []).append(
                 Skip(
                     plan.source_id,
                     recipient.identity,
@@ -308,9 +312,6 @@ def dispatch_recipients(
                     "identity listed more than once",
                 )
             )
-        else:
-            seen.add(recipient.identity)
-            unique.append(recipient)
     summary = run_dispatch(
         plan,
         recipient_candidates(store, unique),
@@ -321,5 +322,6 @@ def dispatch_recipients(
         workers=workers,
         committer=committer,
     )
-    committer.emit_unrecorded(duplicates)
+    if duplicates:
+        committer.emit_duplicates(duplicates)
     return summary

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..dispatch.commit import dispatch_of
 from ..models.definitions import Goal
 from ..models.records import TECHNICAL_REASONS, Summary, is_error
 from ..models.users import UserEvent
@@ -270,7 +271,7 @@ def source_stats(
     for row in ws.ledger.outcomes(source_id):
         state, reason = str(row.get("state")), row.get("reason")
         counts.add_outcome(state, reason)
-        dispatches.add(str(row.get("dispatch_key")))
+        dispatches.add(dispatch_of(str(row.get("dispatch_key"))))
         identity = str(row["identity"])
         if state == "sent":
             user = users.setdefault(identity, _User())
