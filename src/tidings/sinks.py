@@ -7,6 +7,7 @@ dispatch calls it once per delivery (and skip) in a deterministic order.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import IO
 
@@ -19,9 +20,9 @@ class JsonLinesSink:
     """A sink that writes each record as one JSON line (to a path or an open text file).
 
     Opened on a path it appends, so a dispatch resumed after a crash continues the
-    same file: :meth:`resume` (called by the workspace) drops a torn last line and
-    skips deliveries the crashed run had already written, so each delivery appears
-    once.
+    same file: :meth:`resume` (called by the dispatch) drops a torn last line and
+    skips the deliveries and skips the crashed run had already written, so each
+    record appears once.
     """
 
     def __init__(self, target: str | Path | IO[str], *, include_skips: bool = True) -> None:
@@ -36,9 +37,18 @@ class JsonLinesSink:
         self.include_skips = include_skips
         self.written = 0
         self._already: set[str] = set()
+        self._already_skipped: set[tuple[str, str]] = set()
 
-    def resume(self, pending_keys: set[str]) -> None:
-        """Prepare to resume a crashed dispatch; ``pending_keys``: its unconfirmed deliveries."""
+    def resume(self, pending_keys: set[str], skips: Collection[tuple[str, str]] = ()) -> None:
+        """Prepare to resume a crashed dispatch.
+
+        Args:
+            pending_keys: Idempotency keys of its deliveries not confirmed as written.
+            skips: (source id, identity) of its skips not confirmed as written.
+                Skip lines carry no dispatch key, so only those at the very end
+                of the file (what the crashed run wrote last) count as written;
+                the same skip of an earlier dispatch further up is not this one.
+        """
         if self._path is None:
             return
         self._file.flush()
@@ -50,18 +60,30 @@ class JsonLinesSink:
                     raw.seek(0)
                     content = raw.read()
                     raw.truncate(content.rfind(b"\n") + 1)
+        wanted = set(skips)
+        tail: list[tuple[str, str]] = []
         with open(self._path, encoding="utf-8") as existing:
             for line in existing:
-                if '"delivery"' not in line:
-                    continue
-                key = json.loads(line).get("idempotency_key")
-                if key in pending_keys:
-                    self._already.add(key)
+                pending = False
+                if '"delivery"' in line:
+                    key = json.loads(line).get("idempotency_key")
+                    if key in pending_keys:
+                        self._already.add(key)
+                        pending = True
+                elif wanted and '"skip"' in line:
+                    data = json.loads(line)
+                    written = (data.get("source_id"), data.get("identity"))
+                    if written in wanted:
+                        tail.append(written)
+                        pending = True
+                if not pending:
+                    tail = []
+        self._already_skipped = set(tail)
 
     def __call__(self, record: Record) -> None:
         """Write one record."""
         if isinstance(record, Skip):
-            if not self.include_skips:
+            if not self.include_skips or self._written_before(record):
                 return
         elif record.idempotency_key in self._already:
             return
@@ -76,13 +98,21 @@ class JsonLinesSink:
         (skips only with ``include_skips``, no delivery written twice on resume).
         """
         if isinstance(record, Skip):
-            if not self.include_skips:
+            if not self.include_skips or self._written_before(record):
                 return
         elif record.idempotency_key in self._already:
             return
         self._file.write(line)
         self._file.write("\n")
         self.written += 1
+
+    def _written_before(self, skip: Skip) -> bool:
+        """Whether the crashed run this one resumes already wrote ``skip`` (once)."""
+        key = (skip.source_id, skip.identity)
+        if key in self._already_skipped:
+            self._already_skipped.discard(key)
+            return True
+        return False
 
     def flush(self) -> None:
         """Hand what was written so far to the operating system.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import TextIO
 
@@ -28,9 +29,9 @@ class Progress:
         self.started = time.monotonic()
         self._last_draw = 0.0
 
-    def resume(self, pending_keys: set[str]) -> None:
+    def resume(self, pending_keys: set[str], skips: Collection[tuple[str, str]] = ()) -> None:
         """Let the wrapped file sink resume a crashed dispatch (see ``JsonLinesSink.resume``)."""
-        self.sink.resume(pending_keys)
+        self.sink.resume(pending_keys, skips)
 
     def flush(self) -> None:
         """Flush the wrapped file sink (the dispatch does it before marking a chunk emitted)."""

@@ -77,9 +77,12 @@ class Committer:
         self._unmarked: list[str] = []
         resume = getattr(sink, "resume", None)
         if callable(resume):
-            # Tell a resumable sink which deliveries a crashed run may have written.
+            # Tell a resumable sink which records a crashed run may have written.
             pending = ledger.pending_keys(plan.source_id, plan.dispatch_key)
-            if pending:
+            skipped = ledger.pending_skips(plan.source_id, plan.dispatch_key)
+            if skipped:
+                resume(pending, {(plan.source_id, identity) for identity in skipped})
+            elif pending:
                 resume(pending)
 
     def todo(self, identities: list[str]) -> set[str]:

@@ -94,6 +94,10 @@ class Ledger(Protocol):
         """Idempotency keys of deliveries recorded but not confirmed as emitted."""
         ...
 
+    def pending_skips(self, source_id: str, dispatch_key: str) -> set[str]:
+        """Identities whose skip is recorded but not confirmed as emitted."""
+        ...
+
     def outcomes(self, source_id: str) -> list[dict[str, Any]]:
         """Every stored outcome of a source, in insertion order."""
         ...
@@ -306,6 +310,16 @@ class MemoryLedger:
             row["idempotency_key"]
             for row in self._outcomes.get(source_id, [])
             if row["dispatch_key"] == dispatch_key and row["state"] == "pending"
+        }
+
+    def pending_skips(self, source_id: str, dispatch_key: str) -> set[str]:
+        """See :meth:`Ledger.pending_skips`."""
+        return {
+            row["identity"]
+            for row in self._outcomes.get(source_id, [])
+            if row["dispatch_key"] == dispatch_key
+            and row["state"] == "skipped"
+            and (source_id, dispatch_key, row["identity"]) not in self._emitted
         }
 
     def outcomes(self, source_id: str) -> list[dict[str, Any]]:

@@ -299,6 +299,15 @@ class SQLiteLedger:
         )
         return {row[0] for row in cursor.fetchall()}
 
+    def pending_skips(self, source_id: str, dispatch_key: str) -> set[str]:
+        """See :meth:`Ledger.pending_skips`."""
+        cursor = self._write(
+            "SELECT identity FROM outcomes WHERE source_id = ? AND dispatch_key = ? "
+            "AND state = 'skipped' AND emitted = 0",
+            (source_id, dispatch_key),
+        )
+        return {row[0] for row in cursor.fetchall()}
+
     def outcomes(self, source_id: str) -> list[dict[str, Any]]:
         """See :meth:`Ledger.outcomes`."""
         cursor = self._write(
