@@ -171,7 +171,7 @@ def test_cap_pass_selects_the_same_users_as_from_full_profiles(kind, tmp_path):
     eligible_full = [
         p.identity for p in ws.store.iter_audience(query, now=NOW) if may_take_a_slot(plan, p)
     ]
-    expected = select_under_cap(eligible_full, scope="cap:drama:d1", remaining=CAP)
+    expected = select_under_cap(eligible_full, scope=plan.cap_scope, remaining=CAP)
     got = admitted_under_cap(
         plan, ws.ledger, ws.store.iter_audience(query, now=NOW, properties=False)
     )

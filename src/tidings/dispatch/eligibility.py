@@ -47,6 +47,7 @@ __all__ = [
     "claim",
     "decide_claims",
     "may_take_a_slot",
+    "reopen_held",
     "screen",
     "select_under_cap",
 ]
@@ -280,6 +281,21 @@ def admitted_under_cap(
         unclaimed(), scope=plan.cap_scope, remaining=plan.cap - ledger.cap_used(plan.source_id)
     )
     return held | ranked
+
+
+def reopen_held(plan: DispatchPlan, ledger: Ledger, entries: list[Entry]) -> list[Entry]:
+    """Let back in the users the cap pass left out who hold a slot by now.
+
+    A dispatch that overlaps this one may have given them a slot since the pass
+    (its claims fill the same cap); a slot holder keeps their slot, so they are
+    sent like the users the pass chose, and the cap fills from the next ranks
+    when this dispatch loses a claim to the other.
+    """
+    capped = [e.person.identity for e in entries if e.capped]
+    held = ledger.claimed(plan.source_id, capped) if capped else set()
+    if not held:
+        return entries
+    return [e._replace(capped=False) if e.person.identity in held else e for e in entries]
 
 
 def claim(

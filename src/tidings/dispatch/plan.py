@@ -140,8 +140,12 @@ class DispatchPlan:
 
     @property
     def cap_scope(self) -> str:
-        """The hash scope that ranks users for the targeting cap of this dispatch."""
-        return f"cap:{self.source_id}:{self.dispatch_key}"
+        """The hash scope that ranks users for the targeting cap.
+
+        One scope per source, the same for every dispatch, so dispatches that
+        overlap pick the same users rather than take each other's slots.
+        """
+        return f"cap:{self.source_id}"
 
     @property
     def claims(self) -> bool:

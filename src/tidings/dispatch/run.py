@@ -31,7 +31,15 @@ from ..storage.base import Store
 from ..storage.ledger import Ledger
 from .audience import audience_profiles, bulletin_candidates, recipient_candidates
 from .commit import Committer, Kept
-from .eligibility import Eligible, Entry, admitted_under_cap, check, claim, screen
+from .eligibility import (
+    Eligible,
+    Entry,
+    admitted_under_cap,
+    check,
+    claim,
+    reopen_held,
+    screen,
+)
 from .plan import Candidate, DispatchPlan, Recipient
 from .render import Ready, render
 
@@ -211,6 +219,8 @@ def run_dispatch(
         if not todo:
             return None
         records, entries = screen(plan, store, todo, admitted)
+        if admitted is not None:
+            entries = reopen_held(plan, ledger, entries)
         return _Chunk([c.identity for c in todo], records, entries)
 
     def commit(chunk: _Chunk, verdicts: list[Skip | Ready]) -> None:
