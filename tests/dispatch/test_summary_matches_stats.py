@@ -40,6 +40,16 @@ def _workspace(kind, tmp_path):
         else tidings.Workspace.sqlite(tmp_path / "ws.db", clock=clock)
     )
     ws.upsert_profiles(_profiles())
+    # A row that reached the store without validation (an old database, a trusted load).
+    bad_email = tidings.UserProfile.model_construct(
+        identity="badmail",
+        name=None,
+        email="v@x.test\r\nBcc: all@evil.test",
+        push_tokens=(),
+        timezone=None,
+        properties={"plan": "gold"},
+    )
+    ws.store.upsert_profiles([bad_email])
     ws.configure({"frequency_caps": [{"limit": 1, "period": "day", "channel": "email"}]})
     ws.define_control_group({"name": "g", "identities": ["held"]})
     return ws
@@ -129,6 +139,7 @@ def _requests(ws):
         {"identity": "silver", "ExternalTrigger": data},  # filtered_out
         {"identity": "held", "ExternalTrigger": data},  # control_group
         {"identity": "bare", "ExternalTrigger": data},  # no_email
+        {"identity": "badmail", "ExternalTrigger": data},  # invalid_email
         {"identity": "ok2", "ExternalTrigger": {"x": "y" * 80, "n": 1}},  # trigger_too_large
         {"identity": "ok3", "ExternalTrigger": {"n": 1}},  # missing_trigger_key
     ]
