@@ -48,7 +48,7 @@ DEFINITIONS: dict[str, Any] = {
 }
 TRIGGER = {"campaign_id": "1", "to": {"identity": ["u1", "u2"]}, "ExternalTrigger": {"a": 1}}
 RAISE = {"business_event": "Sale", "name": "s", "properties": {"item": "x"}, "c-by": "me"}
-PROFILE = {"identity": "u9", "email": "a@x.test", "push_tokens": ["t"], "time_zone": "UTC"}
+PROFILE = {"identity": "u9", "email": "a@example.com", "push_tokens": ["t"], "timezone": "UTC"}
 
 ATOMS = st.one_of(
     st.none(),
