@@ -236,3 +236,29 @@ def test_an_empty_file_is_a_new_workspace_for_import_only(tmp_path, capsys):
     _assert_one_line(capsys.readouterr().err, ("empty.db", "is empty"))
     assert main(["import", "--db", str(db)]) == 0
     assert "definitions" in _tables(db)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ('{"a": {"line\\nbreak": "\\ud800"}}', ("a.line\\nbreak", "lone surrogate")),
+        ('{"tab\\tkey\\ud800": 1}', ("lone surrogate",)),
+    ],
+)
+def test_a_message_naming_a_key_with_control_characters_stays_one_line(
+    tmp_path, capsys, content, words
+):
+    (tmp_path / "t.liquid").write_text(TEMPLATE, encoding="utf-8")
+    (tmp_path / "tr.json").write_text(content, encoding="utf-8")
+    argv = ["preview", str(tmp_path / "t.liquid"), "--trigger", str(tmp_path / "tr.json")]
+    assert main(argv) == EXIT_USAGE
+    _assert_one_line(capsys.readouterr().err, words)
+
+
+def test_bad_import_lines_naming_keys_with_line_breaks_stay_one_line_each(tmp_path, capsys):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"identity": "x", "bad\\nkey": 1}\n{"identity": ""}\n', encoding="utf-8")
+    assert main(["import", "--db", str(tmp_path / "ws.db"), "--profiles", str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3  # two bad lines and the count
+    assert "bad\\nkey" in lines[0]

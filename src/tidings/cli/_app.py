@@ -11,7 +11,7 @@ from typing import Final, TextIO
 
 from .. import __version__
 from ..errors import TidingsError
-from ._command import EXIT_ERROR, EXIT_USAGE, Command, Handler, UsageError
+from ._command import EXIT_ERROR, EXIT_USAGE, Command, Handler, UsageError, one_line
 from ._demo import DEMO
 from ._dispatch import DISPATCH
 from ._import import IMPORT
@@ -48,26 +48,26 @@ def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentPar
     return parser
 
 
-def _one_line(text: str) -> str:
-    """``text`` on one line (a template error draws its source line and a caret)."""
-    return " | ".join(line.strip() for line in text.splitlines() if line.strip())
+def _joined(text: str) -> str:
+    """A multi-line message (a template error draws its source line and a caret) on one line."""
+    return one_line(" | ".join(line.strip() for line in text.splitlines() if line.strip()))
 
 
 def _failure(exc: BaseException) -> str | None:
     """The one-line message of a failure caused by bad input, or None for a bug."""
     if isinstance(exc, UsageError):
-        return str(exc)
+        return one_line(str(exc))
     if isinstance(exc, TidingsError):
-        return _one_line(str(exc))
+        return _joined(str(exc))
     if isinstance(exc, sqlite3.DatabaseError):
-        return f"the workspace database cannot be used ({exc})"
+        return one_line(f"the workspace database cannot be used ({exc})")
     if isinstance(exc, RecursionError):
         return "the input is nested too deeply"
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror or exc}"
+        return one_line(f"{where}{exc.strerror or exc}")
     if isinstance(exc, UnicodeError):
-        return f"the input holds text that is not valid Unicode ({exc})"
+        return one_line(f"the input holds text that is not valid Unicode ({exc})")
     return None
 
 
@@ -86,7 +86,7 @@ def run(handler: Handler, args: argparse.Namespace, out: TextIO, err: TextIO) ->
             err.write(f"tidings: error: {message}\n")
             return EXIT_USAGE
         logger.debug("tidings %s failed", getattr(args, "command", ""), exc_info=True)
-        err.write(f"tidings: internal error: {type(exc).__name__}: {_one_line(str(exc))}\n")
+        err.write(f"tidings: internal error: {type(exc).__name__}: {_joined(str(exc))}\n")
         return EXIT_ERROR
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "Handler",
     "UsageError",
     "input_error",
+    "one_line",
     "output_error",
     "read_json",
     "read_object",
@@ -44,6 +45,19 @@ EXIT_USAGE: Final = 2
 
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 """Runs a subcommand: ``handler(args, out, err) -> exit code``."""
+
+
+def one_line(text: str) -> str:
+    """``text`` as one printable line: control characters and lone surrogates escaped.
+
+    File data can put a line break or a lone surrogate in a key or a path that a
+    message names; escaped, the message stays one line and can be printed.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
 
 
 class UsageError(Exception):

@@ -18,7 +18,15 @@ from ..errors import TidingsError
 from ..storage import MemoryLedger, MemoryRegistry, MemoryStore
 from ..storage.jsonl import BadLine, check_jsonl, import_jsonl
 from ..workspace import Workspace
-from ._command import EXIT_OK, EXIT_USAGE, Command, UsageError, input_error, read_object
+from ._command import (
+    EXIT_OK,
+    EXIT_USAGE,
+    Command,
+    UsageError,
+    input_error,
+    one_line,
+    read_object,
+)
 from ._workspace import open_workspace
 
 __all__ = ["IMPORT"]
@@ -101,7 +109,7 @@ def _scratch(ws: Workspace) -> Workspace:
 
 def _report_bad(bad: list[BadLine], err: TextIO) -> None:
     for line in bad:
-        err.write(f"tidings import: bad line: {line}\n")
+        err.write(f"tidings import: bad line: {one_line(str(line))}\n")
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
