@@ -222,6 +222,22 @@ def _raise_limit() -> None:
     raise LimitReached
 
 
+def _over_budget(
+    output_limit: int, work_budget: int
+) -> Callable[[Token, tuple[tuple[list[str], list[int]], ...]], None]:
+    """The function generated code calls once a render is over its work budget."""
+
+    def over_budget(token: Token, sinks: tuple[tuple[list[str], list[int]], ...]) -> None:
+        # The interpreter stops at the first write over the output limit, which the
+        # generated code only checks now and then: if the output is over it, the
+        # interpreter would have stopped earlier, with that error.
+        if sum(_byte_size(chunks, state) for chunks, state in sinks) > output_limit:
+            raise LimitReached
+        raise work_limit_error(work_budget, token)
+
+    return over_budget
+
+
 def _is_literal(expr: Expression) -> bool:
     return isinstance(
         expr, StringLiteral | IntegerLiteral | FloatLiteral | TrueLiteral | FalseLiteral | Nil
@@ -903,12 +919,6 @@ class _Generator:
         footer = [f"    return _final_text(_o, {self.output_limit})"]
         return "\n".join([*header, *body, *footer]) + "\n"
 
-    def over_budget(self, token: Token, sinks: tuple[tuple[list[str], list[int]], ...]) -> None:
-        """Raise the work limit error, or hand over if the output is over its limit."""
-        if sum(_byte_size(chunks, state) for chunks, state in sinks) > self.output_limit:
-            raise LimitReached
-        raise work_limit_error(self.work_budget, token)
-
     def namespace(self) -> dict[str, object]:
         return {
             # Only what the generated code names: it needs no other builtin.
@@ -947,7 +957,7 @@ class _Generator:
             "_loop_slice": _loop_slice,
             "_namespace_over": _namespace_over,
             "_raise_limit": _raise_limit,
-            "_over_budget": self.over_budget,
+            "_over_budget": _over_budget(self.output_limit, self.work_budget),
             "_sz": size_of,
             "_UNSIZED": UNSIZED_CLASSES,
             "_deep": deep_size_of,

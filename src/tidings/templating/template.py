@@ -21,6 +21,7 @@ from liquid.exceptions import (
 from liquid.exceptions import (
     UnknownFilterError as LiquidUnknownFilterError,
 )
+from liquid.static_analysis import TemplateAnalysis
 from liquid.template import BoundTemplate
 from liquid.token import TOKEN_EOF, TOKEN_EXPRESSION, TOKEN_OUTPUT, TOKEN_TAG
 
@@ -283,9 +284,9 @@ class Template:
         self.limits = limits
         self.name = name
         env = get_environment(escape, strict, limits)
-        self._bound = self._parse(env, source, name)
+        self._bound, analysis = self._parse(env, source, name)
         if namespaces is not None:
-            self._check_names(namespaces)
+            self._check_names(namespaces, analysis)
         usage = analyze_trigger_keys(self._bound)
         self.trigger_keys: frozenset[str] = frozenset(usage.used)
         self.required_trigger_keys: frozenset[str] = frozenset(usage.required)
@@ -311,7 +312,9 @@ class Template:
             )
 
     @staticmethod
-    def _parse(env: TidingsEnvironment, source: str, name: str | None) -> BoundTemplate:
+    def _parse(
+        env: TidingsEnvironment, source: str, name: str | None
+    ) -> tuple[BoundTemplate, TemplateAnalysis]:
         if not source.isascii():
             try:
                 source.encode("utf-8")
@@ -381,10 +384,9 @@ class Template:
             assign_escapers(bound)
         except LiquidError as exc:
             raise _wrap_liquid_error(exc, source, name=name, env=env) from exc
-        return bound
+        return bound, analysis
 
-    def _check_names(self, namespaces: frozenset[str]) -> None:
-        analysis = self._bound.analyze(include_partials=False)
+    def _check_names(self, namespaces: frozenset[str], analysis: TemplateAnalysis) -> None:
         for root, variables in analysis.globals.items():
             if root in namespaces:
                 continue
