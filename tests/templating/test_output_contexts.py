@@ -293,6 +293,21 @@ REFUSALS = [
         at=(1, 46),
     ),
     Case(
+        "json: a break leaves a loop inside a string",
+        '{% for i in (1..2) %}"{% break %}"{% endfor %}{{ ExternalTrigger.v }}',
+        "json",
+        error=UnsafeOutputError,
+        at=(1, 47),
+    ),
+    Case(
+        "json: a break in a nested loop, walked again by the outer loop",
+        '{% for i in (1..2) %}{% for j in (1..2) %}"{% break %}"{% endfor %}'
+        "{{ ExternalTrigger.v }}{% endfor %}",
+        "json",
+        error=UnsafeOutputError,
+        at=(1, 68),
+    ),
+    Case(
         "json: an output after a backslash inside a string",
         '{"a": "\\{{ ExternalTrigger.v }}"}',
         "json",

@@ -271,8 +271,14 @@ class _Walker(Generic[S]):
     """Walk a template's nodes, following the states of its output."""
 
     def __init__(
-        self, language: _Language[S], mode: EscapeMode, suppress_blank: bool, budget: int
+        self,
+        language: _Language[S],
+        mode: EscapeMode,
+        suppress_blank: bool,
+        budget: int,
+        static: RenderContext,
     ) -> None:
+        self.static = static
         self.language = language
         self.mode = mode
         self.suppress_blank = suppress_blank
@@ -281,6 +287,7 @@ class _Walker(Generic[S]):
         self.jumps: list[set[S]] = []
         self.capture_depth = 0
         self.memo: dict[tuple[int, frozenset[S], int], frozenset[S]] = {}
+        self.has_jumps: dict[int, bool] = {}
         self.feeds: dict[tuple[S, str], S] = {}
 
     def fail(self, message: str, token: Token) -> UnsafeContextError:
@@ -292,16 +299,35 @@ class _Walker(Generic[S]):
         return states
 
     def block(self, block: BlockNode, states: frozenset[S]) -> frozenset[S]:
+        # Walking a block again with the same states finds nothing new, unless it
+        # holds a break/continue: that one must reach the loop walking it now.
+        memoize = not self.jumps_in(block)
         key = (id(block), states, self.capture_depth)
-        cached = self.memo.get(key)
+        cached = self.memo.get(key) if memoize else None
         if cached is not None:
             return cached
         result = self.nodes(block.nodes, states)
         if self.suppress_blank and block.blank:
             # python-liquid writes nothing for a blank block (whitespace and tags).
             result = states
-        self.memo[key] = result
+        if memoize:
+            self.memo[key] = result
         return result
+
+    def jumps_in(self, block: BlockNode) -> bool:
+        """Whether ``block`` holds a break or continue of the loop around it."""
+        found = self.has_jumps.get(id(block))
+        if found is None:
+            found = False
+            stack: list[Node] = list(block.nodes)
+            while stack and not found:
+                node = stack.pop()
+                if isinstance(node, BreakNode | ContinueNode):
+                    found = True
+                elif not isinstance(node, ForNode | TablerowNode | CaptureNode):
+                    stack.extend(node.children(self.static, include_partials=False))
+            self.has_jumps[id(block)] = found
+        return found
 
     def repeat(
         self, body: Callable[[frozenset[S]], frozenset[S]], states: frozenset[S]
@@ -462,18 +488,19 @@ def assign_escapers(template: BoundTemplate) -> None:
     mode = env.escape_mode
     if mode == "text":
         return  # every output already writes plain text
+    static = RenderContext(template)
     walker: _Walker[Any] = _Walker(
         _language(mode),
         mode,
         env.suppress_blank_control_flow_blocks,
-        budget=_VISITS_PER_NODE * _count_nodes(template) + 1000,
+        budget=_VISITS_PER_NODE * _count_nodes(template, static) + 1000,
+        static=static,
     )
     walker.nodes(template.nodes, frozenset({walker.language.start}))
     walker.assign()
 
 
-def _count_nodes(template: BoundTemplate) -> int:
-    static = RenderContext(template)
+def _count_nodes(template: BoundTemplate, static: RenderContext) -> int:
     count = 0
     stack = list(template.nodes)
     while stack:
