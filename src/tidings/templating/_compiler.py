@@ -104,12 +104,14 @@ from ._environment import (
     json_filter,
 )
 from ._escape import (
+    SAFE_URL_SCHEMES,
     JsonFragment,
     dump_json,
     escape_html,
     escape_json_string,
     escape_json_value,
     escape_text,
+    escape_url_attribute,
 )
 from ._limits import (
     CONSTANT_TIME_FILTERS,
@@ -699,6 +701,12 @@ class _Generator:
                 f"(_json_quote({value})[1:-1] if {value}.__class__ is str else "
                 f"_esc_json_string({value}))"
             )
+        elif escaper is escape_url_attribute:
+            # A plain str without a colon, or with a safe scheme before the first one.
+            text = (
+                f"(_html_str({value}) if {value}.__class__ is str and (':' not in {value} or "
+                f"{value}[:{value}.index(':')] in _SAFE_SCHEMES) else _esc_url_attr({value}))"
+            )
         elif escaper is escape_json_value:
             text = f"({value} if {value}.__class__ is _JsonFragment else _esc_json_value({value}))"
         else:
@@ -946,6 +954,8 @@ class _Generator:
             "_esc_html": escape_html,
             "_esc_json_string": escape_json_string,
             "_esc_json_value": escape_json_value,
+            "_esc_url_attr": escape_url_attribute,
+            "_SAFE_SCHEMES": SAFE_URL_SCHEMES,
             "_html_str": _html_escape_str,
             "_json_quote": _json_quote,
             "_JsonFragment": JsonFragment,

@@ -116,6 +116,10 @@ def escape_text(value: object) -> str:
     return to_text(value)
 
 
+def _escape_html_str(text: str) -> str:
+    return str(markup_escape(text))
+
+
 def escape_html(value: object) -> str:
     """HTML: every value is escaped unless marked safe (``Markup``)."""
     if hasattr(value, "__html__"):
@@ -147,6 +151,12 @@ def url_scheme(text: str) -> str | None:
     return cleaned[: match.start()].lower()
 
 
+def _plain_safe_url(text: str) -> bool:
+    """Fast path: no colon at all, or exactly a safe scheme before the first one."""
+    colon = text.find(":")
+    return colon < 0 or text[:colon] in SAFE_URL_SCHEMES
+
+
 def escape_url_attribute(value: object) -> str:
     """A quoted URL attribute value (``href="..."``): HTML escaping plus a scheme check.
 
@@ -154,11 +164,20 @@ def escape_url_attribute(value: object) -> str:
     ``vbscript:``) is replaced by :data:`BLOCKED_URL`. A value marked ``| raw``
     is trusted and written as it is.
     """
-    if isinstance(value, Trusted):
+    cls = value.__class__
+    if cls is str:
+        text = str(value)
+        if _plain_safe_url(text):
+            return _escape_html_str(text)
+        scheme = url_scheme(text)
+    elif isinstance(value, Trusted):
         return str(value)
-    if isinstance(value, Markup):
+    elif isinstance(value, Markup):
         # Already HTML: the browser decodes its entities before reading the scheme.
-        scheme = url_scheme(html.unescape(str(value)))
+        text = str(value)
+        if "&" not in text and _plain_safe_url(text):
+            return text
+        scheme = url_scheme(html.unescape(text))
     else:
         scheme = url_scheme(to_text(value))
     if scheme is not None and scheme not in SAFE_URL_SCHEMES:
