@@ -88,6 +88,13 @@ def test_hostile_loop_of_sorts_is_refused_well_under_a_second() -> None:
             (1, 53),
         ),
         ("{% for i in (1..200) %}{% assign j = ExternalTrigger.l | json %}{% endfor %}", (1, 58)),
+        # Constant-time filters only: the compiled code checks once per iteration.
+        (
+            "{% for i in (1..3000) %}{{ ExternalTrigger.x | default: 1 | size }}{% endfor %}",
+            (1, 48),
+        ),
+        # ... and at the end of the render, outside loops.
+        ("{{ ExternalTrigger.x | default: 1 }}" * 900, (1, 28824)),
     ],
 )
 def test_work_budget_stops_both_paths_at_the_same_place(source: str, at: tuple[int, int]) -> None:

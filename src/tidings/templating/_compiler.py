@@ -226,13 +226,18 @@ def _raise_limit() -> None:
 
 def _over_budget(
     output_limit: int, work_budget: int
-) -> Callable[[Token, tuple[tuple[list[str], list[int]], ...]], None]:
+) -> Callable[[Token, int, tuple[tuple[list[str], list[int]], ...]], None]:
     """The function generated code calls once a render is over its work budget."""
 
-    def over_budget(token: Token, sinks: tuple[tuple[list[str], list[int]], ...]) -> None:
-        # The interpreter stops at the first write over the output limit, which the
-        # generated code only checks now and then: if the output is over it, the
-        # interpreter would have stopped earlier, with that error.
+    def over_budget(
+        token: Token, before: int, sinks: tuple[tuple[list[str], list[int]], ...]
+    ) -> None:
+        # Already over before this charge (constant charges are not checked one by
+        # one): the interpreter stopped earlier, where the budget ran out. And it
+        # stops at the first write over the output limit, which the generated code
+        # only checks now and then.
+        if before > work_budget:
+            raise LimitReached
         if sum(_byte_size(chunks, state) for chunks, state in sinks) > output_limit:
             raise LimitReached
         raise work_limit_error(work_budget, token)
@@ -328,13 +333,25 @@ class _Generator:
         """Emit: add ``cost`` units to the work count; raise once over budget.
 
         Over budget, the generated code raises the interpreter's error itself (same
-        charges, same point), unless the output written so far is over its limit:
-        the interpreter would have stopped there first, so it renders instead.
+        charges, same point), unless the budget ran out before this charge or the
+        output written so far is over its limit: the interpreter would have stopped
+        earlier, so it renders instead and reports that.
         """
         self.uses_work = True
-        self.emit(f"_wk += {cost}")
+        if cost.isdigit():
+            # A constant charge (a filter that takes constant time) is only added:
+            # the next check (a charge that depends on data, each loop iteration,
+            # the end of the render) finds the budget exceeded and hands over.
+            self.emit(f"_wk += {cost}")
+            return
+        spent = self.temp("_c")
+        self.emit(f"{spent} = {cost}")
+        self.emit(f"_wk += {spent}")
         sinks = ", ".join(f"({sink.chunks}, {sink.state})" for sink in self.sinks)
-        self.emit(f"if _wk > {self.work_budget}: _over_budget({self.const(token)}, ({sinks},))")
+        self.emit(
+            f"if _wk > {self.work_budget}: "
+            f"_over_budget({self.const(token)}, _wk - {spent}, ({sinks},))"
+        )
 
     def size(self, value: str) -> str:
         """A Python expression of ``size_of(value)`` (inlined for a plain str)."""
@@ -887,6 +904,9 @@ class _Generator:
                 f"if not _n & {_CHECK_EVERY - 1} and "
                 f"_byte_size({sink.chunks}, {sink.state}) > {self.output_limit}: _raise_limit()"
             )
+        # Constant charges are not checked one by one: check once per iteration.
+        self.uses_work = True
+        self.emit(f"if _wk > {self.work_budget}: _raise_limit()")
         self.loops.append(loop)
         saved_captures, saved_case = self.captures_in_loop, self.case_repeat_depth
         self.captures_in_loop = self.case_repeat_depth = 0
@@ -925,6 +945,8 @@ class _Generator:
                 header.append(f"    if {var} is _M: {var} = _U({name!r})")
         header.extend(f"    {var} = _M" for var in self.assigned.values())
         footer = [f"    return _final_text(_o, {self.output_limit})"]
+        if self.uses_work:
+            footer.insert(0, f"    if _wk > {self.work_budget}: _raise_limit()")
         return "\n".join([*header, *body, *footer]) + "\n"
 
     def namespace(self) -> dict[str, object]:
