@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .dispatch import Recipient
-from .errors import DefinitionError, MissingTriggerKeyError
+from .errors import DataError, DefinitionError, MissingTriggerKeyError
+from .models.data import DataLimits, check_data
 from .models.definitions import (
     MAX_EVENT_KEY_LENGTH,
     BusinessEventDefinition,
@@ -29,6 +30,7 @@ __all__ = [
     "BusinessEventRequest",
     "Refusal",
     "TriggerRequest",
+    "body_problem",
     "campaign_from_api",
     "campaign_id",
     "check_trigger_request",
@@ -275,3 +277,23 @@ def identity_message(body: object, fresh_key: Callable[[], str]) -> dict[str, An
     key = body.get("idempotency_key")
     definition["id"] = f"identity:{key or fresh_key()}"[:MAX_EVENT_KEY_LENGTH]
     return definition
+
+
+_BODY_LIMITS = DataLimits(max_items=5_000_000)
+"""Request bodies: the default bounds, but room for a million recipients per call."""
+
+
+def body_problem(body: object) -> DataError | None:
+    """Why a body is not plain, bounded JSON-like data (None when it is, or not a mapping).
+
+    Runs before anything reads the body, so a cycle, a lone surrogate or a
+    5,000-digit integer never reaches ``json.dumps`` or the encoder. A body that
+    is not a mapping is left to each entry point ("Malformed body").
+    """
+    if not isinstance(body, Mapping):
+        return None
+    try:
+        check_data(body, "", _BODY_LIMITS)
+    except DataError as exc:
+        return exc
+    return None

@@ -15,15 +15,12 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from . import _vendor
-from .channels import message_from_dict
+from ._definitions import Definitions, validate_definition
 from .dispatch import DispatchPlan, Kept, dispatch_bulletin, dispatch_recipients
-from .errors import ArgumentError, DataError, DefinitionError, TidingsError
-from .models.data import DataLimits, check_data
+from .errors import ArgumentError, TidingsError
 from .models.definitions import (
     Bulletin,
     BusinessEventDefinition,
@@ -42,33 +39,9 @@ __all__ = ["Clock", "Workspace"]
 
 Clock = Callable[[], datetime]
 
-_M = TypeVar("_M", bound=BaseModel)
-
-_BODY_LIMITS = DataLimits(max_items=5_000_000)
-"""Request bodies: the default bounds, but room for a million recipients per call."""
-
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _validate(model: type[_M], data: Mapping[str, Any] | _M, what: str) -> _M:
-    """Validate a definition, turning pydantic's error into a DefinitionError."""
-    if isinstance(data, model):
-        return data
-    if not isinstance(data, Mapping):
-        raise DefinitionError(f"{what} must be an object, not {type(data).__name__}")
-    data = dict(data)
-    try:
-        if "message" in data and isinstance(data["message"], Mapping):
-            # Build the message first so a template error keeps its own type and field.
-            data["message"] = message_from_dict(dict(data["message"]))
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or None
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise DefinitionError(f"invalid {what}: {message}", field=where) from exc
 
 
 class Workspace:
@@ -116,12 +89,7 @@ class Workspace:
             )
         self.registry: Registry = registry
         self.clock: Clock = clock or _utc_now
-        self._business_events: dict[str, BusinessEventDefinition] = {}
-        self._bulletins: dict[str, Bulletin] = {}
-        self._campaigns: dict[str, ExternalTriggerCampaign] = {}
-        self._control_groups: dict[str, CustomControlGroup] = {}
-        self.settings = WorkspaceSettings()
-        self._load_definitions()
+        self.definitions = Definitions(registry)
 
     @classmethod
     def sqlite(cls, path: str | Path, *, clock: Clock | None = None, workers: int = 1) -> Workspace:
@@ -166,29 +134,6 @@ class Workspace:
 
     # -- definitions ---------------------------------------------------------------
 
-    def _load_definitions(self) -> None:
-        stored = self.registry.definitions("settings").get("workspace")
-        if stored is not None:
-            self.settings = WorkspaceSettings.model_validate(stored)
-        for key, body in self.registry.definitions("business_event").items():
-            self._business_events[key] = BusinessEventDefinition.model_validate(body)
-        for key, body in self.registry.definitions("control_group").items():
-            self._control_groups[key] = CustomControlGroup.model_validate(body)
-        for key, body in self.registry.definitions("bulletin").items():
-            self._bulletins[key] = _validate(Bulletin, body, "bulletin")
-        for key, body in self.registry.definitions("campaign").items():
-            self._campaigns[key] = _validate(ExternalTriggerCampaign, body, "campaign")
-
-    def _save(self, kind: str, key: str, model: BaseModel) -> None:
-        self.registry.save_definition(kind, key, model.model_dump(mode="json"))
-
-    def configure(self, settings: WorkspaceSettings | Mapping[str, Any]) -> WorkspaceSettings:
-        """Set the workspace-wide delivery settings (default time zone, frequency caps)."""
-        model = _validate(WorkspaceSettings, settings, "settings")
-        self.settings = model
-        self._save("settings", "workspace", model)
-        return model
-
     def _dispatch_time(self, scope: str, request_key: str | None) -> datetime:
         """Now, or, for a request re-run with the same idempotency key, its first start."""
         now = self.clock()
@@ -202,60 +147,30 @@ class Workspace:
         assert saved is not None  # noqa: S101 - saved just above
         return datetime.fromisoformat(saved["at"])
 
+    @property
+    def settings(self) -> WorkspaceSettings:
+        """The workspace-wide delivery settings (default time zone, frequency caps)."""
+        return self.definitions.settings
+
+    def configure(self, settings: WorkspaceSettings | Mapping[str, Any]) -> WorkspaceSettings:
+        """Set the workspace-wide delivery settings (default time zone, frequency caps)."""
+        return self.definitions.configure(settings)
+
     def define_business_event(
         self, definition: BusinessEventDefinition | Mapping[str, Any]
     ) -> BusinessEventDefinition:
         """Define a business event. Defining it again with other properties is an error."""
-        event = _validate(BusinessEventDefinition, definition, "business event")
-        existing = self._business_events.get(event.name)
-        if existing is not None and existing.properties != event.properties:
-            raise DefinitionError(
-                f"business event {event.name!r} is already defined with properties "
-                f"{list(existing.properties)}",
-                field="properties",
-            )
-        self._business_events[event.name] = event
-        self._save("business_event", event.name, event)
-        return event
+        return self.definitions.define_business_event(definition)
 
     def define_control_group(
         self, group: CustomControlGroup | Mapping[str, Any]
     ) -> CustomControlGroup:
         """Define (or replace) a workspace-wide custom control group."""
-        model = _validate(CustomControlGroup, group, "control group")
-        self._control_groups[model.name] = model
-        self._save("control_group", model.name, model)
-        return model
+        return self.definitions.define_control_group(group)
 
     def publish_bulletin(self, bulletin: Bulletin | Mapping[str, Any]) -> Bulletin:
         """Validate and register a bulletin (only ``published=True`` ones fire)."""
-        model = _validate(Bulletin, bulletin, "bulletin")
-        event = self._business_events.get(model.business_event)
-        if event is None:
-            raise DefinitionError(
-                f"business event {model.business_event!r} is not defined", field="business_event"
-            )
-        for i, rule in enumerate(model.match):
-            if rule.business_property not in event.properties:
-                raise DefinitionError(
-                    f"match rule uses {rule.business_property!r}, which business event "
-                    f"{event.name!r} does not carry",
-                    field=f"match.{i}.business_property",
-                )
-        self._check_control_group(model.control_group)
-        self._bulletins[model.id] = model
-        self._save("bulletin", model.id, model)
-        return model
-
-    def _check_control_group(self, control: Any) -> None:
-        if (
-            control is not None
-            and control.kind == "custom"
-            and control.group not in self._control_groups
-        ):
-            raise DefinitionError(
-                f"custom control group {control.group!r} is not defined", field="control_group"
-            )
+        return self.definitions.publish_bulletin(bulletin)
 
     def publish_campaign(self, campaign: ExternalTriggerCampaign | Mapping[str, Any]) -> str:
         """Validate and register an External Trigger campaign; return its id.
@@ -264,26 +179,17 @@ class Workspace:
         (``channel`` + ``content`` + ``audience``). Templates must compile, a
         targeting cap below 100 is rejected, the schedule's end must follow its start.
         """
-        if isinstance(campaign, Mapping):
-            campaign = _vendor.campaign_from_api(campaign)
-        model = _validate(ExternalTriggerCampaign, campaign, "campaign")
-        self._check_control_group(model.control_group)
-        if model.id is None:
-            model = model.model_copy(update={"id": str(self.registry.next_sequence("campaign"))})
-        assert model.id is not None  # noqa: S101 - assigned just above
-        self._campaigns[model.id] = model
-        self._save("campaign", model.id, model)
-        return model.id
+        return self.definitions.publish_campaign(campaign)
 
     @property
     def campaigns(self) -> Mapping[str, ExternalTriggerCampaign]:
         """Published campaigns by id."""
-        return dict(self._campaigns)
+        return dict(self.definitions.campaigns)
 
     @property
     def bulletins(self) -> Mapping[str, Bulletin]:
         """Registered bulletins by id."""
-        return dict(self._bulletins)
+        return dict(self.definitions.bulletins)
 
     # -- data ----------------------------------------------------------------------
 
@@ -326,7 +232,7 @@ class Workspace:
         dispatched) or the vendor's ``fail`` shape. Records stream to ``sink`` when
         given, else they are kept on the returned ``Dispatch``.
         """
-        refused = _refuse_body(body)
+        refused = _refuse(body)
         if refused is not None:
             return refused
         request_key = _vendor.request_key(body, strict=False)
@@ -335,13 +241,13 @@ class Workspace:
         if (replayed := self._replay(response_key)) is not None:
             return replayed
         now = self._dispatch_time("business_event", request_key)
-        request = _vendor.parse_business_event(body, self._business_events, now)
+        request = _vendor.parse_business_event(body, self.definitions.business_events, now)
         if isinstance(request, _vendor.Refusal):
             return Dispatch.fail(request.error)
         dispatch_key = request_key or uuid.uuid4().hex
         result = Dispatch(response={})
         targets = 0
-        for bulletin in sorted(self._bulletins.values(), key=lambda b: b.id):
+        for bulletin in sorted(self.definitions.bulletins.values(), key=lambda b: b.id):
             if not bulletin.published or bulletin.business_event != request.definition.name:
                 continue
             plan = DispatchPlan.for_bulletin(
@@ -352,7 +258,7 @@ class Workspace:
                 send_at=max(now, request.when),
                 dispatch_key=dispatch_key,
                 settings=self.settings,
-                custom_groups=self._control_groups,
+                custom_groups=self.definitions.control_groups,
             )
             summary = dispatch_bulletin(
                 plan,
@@ -405,16 +311,16 @@ class Workspace:
         (per recipient). An optional ``idempotency_key`` makes a replay return the
         first response without sending anything again.
         """
-        refused = _refuse_body(body)
+        refused = _refuse(body)
         if refused is not None:
             return refused
         campaign_id = _vendor.campaign_id(body)
         if isinstance(campaign_id, _vendor.Refusal):
             return Dispatch.fail(campaign_id.error)
-        if campaign_id not in self._campaigns:
+        if campaign_id not in self.definitions.campaigns:
             return Dispatch.fail("Campaign Not Found")
         assert isinstance(body, Mapping)  # noqa: S101 - campaign_id checked it
-        return self._send(self._campaigns[campaign_id], body, sink=sink)
+        return self._send(self.definitions.campaigns[campaign_id], body, sink=sink)
 
     def message_via_identity(self, body: object, *, sink: Sink | None = None) -> Dispatch:
         """Send a message whose content comes in the call (no published campaign).
@@ -423,15 +329,15 @@ class Workspace:
         "ExternalTrigger": {...}}`` plus optional ``name``, ``filters``,
         ``control_group``, ``targeting_cap``; validated like a published campaign.
         """
-        refused = _refuse_body(body)
+        refused = _refuse(body)
         if refused is not None:
             return refused
         definition = _vendor.identity_message(body, lambda: uuid.uuid4().hex)
         if isinstance(definition, _vendor.Refusal):
             return Dispatch.fail(definition.error)
         try:
-            campaign = _validate(ExternalTriggerCampaign, definition, "message")
-            self._check_control_group(campaign.control_group)
+            campaign = validate_definition(ExternalTriggerCampaign, definition, "message")
+            self.definitions.check_control_group(campaign.control_group)
         except TidingsError as exc:
             return Dispatch.fail(str(exc))
         assert isinstance(body, Mapping)  # noqa: S101 - identity_message checked it
@@ -460,7 +366,7 @@ class Workspace:
             now=now,
             dispatch_key=request_key or uuid.uuid4().hex,
             settings=self.settings,
-            custom_groups=self._control_groups,
+            custom_groups=self.definitions.control_groups,
         )
         result = Dispatch(response={})
         summary = dispatch_recipients(
@@ -486,16 +392,7 @@ class Workspace:
         return result
 
 
-def _refuse_body(body: object) -> Dispatch | None:
-    """The ``fail`` answer for a body that is not plain, bounded JSON-like data, else None.
-
-    Runs before anything reads the body, so a cycle, a lone surrogate or a
-    5,000-digit integer never reaches ``json.dumps`` or the encoder.
-    """
-    if not isinstance(body, Mapping):
-        return None  # each entry point answers "Malformed body" itself
-    try:
-        check_data(body, "", _BODY_LIMITS)
-    except DataError as exc:
-        return Dispatch.fail(exc)
-    return None
+def _refuse(body: object) -> Dispatch | None:
+    """The ``fail`` answer for a body that is not plain, bounded JSON-like data, else None."""
+    problem = _vendor.body_problem(body)
+    return Dispatch.fail(problem) if problem is not None else None
