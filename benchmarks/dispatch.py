@@ -144,8 +144,8 @@ RAISE = {
 def measure(store_path: Path, out_dir: Path, users: int, workers: int) -> dict[str, object]:
     """Run one dispatch and its stage passes in this process; return the figures."""
     import tidings
-    from tidings.audience.filters import AudienceQuery
     from tidings.dispatch import DispatchPlan, HoldOut, may_take_a_slot
+    from tidings.models.filters import AudienceQuery
     from tidings.storage import SQLiteLedger
     from tidings.storage.sqlite import SQLiteStore
 

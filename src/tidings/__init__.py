@@ -1,9 +1,5 @@
 """tidings: turn a business or user event into the final, per-user messages of a campaign."""
 
-from .audience.filters import EventFilter as EventFilter
-from .audience.filters import MatchRule as MatchRule
-from .audience.filters import PropertyFilter as PropertyFilter
-from .audience.filters import Segment as Segment
 from .channels import EmailMessage as EmailMessage
 from .channels import EmailPayload as EmailPayload
 from .channels import Message as Message
@@ -14,9 +10,6 @@ from .channels import PushPayload as PushPayload
 from .channels import WebhookMessage as WebhookMessage
 from .channels import WebhookPayload as WebhookPayload
 from .channels import message_from_dict as message_from_dict
-from .delivery.rules import DeliveryPreferences as DeliveryPreferences
-from .delivery.rules import DoNotDisturb as DoNotDisturb
-from .delivery.rules import FrequencyCap as FrequencyCap
 from .errors import ArgumentError as ArgumentError
 from .errors import ChannelError as ChannelError
 from .errors import DataError as DataError
@@ -46,6 +39,13 @@ from .models.definitions import ExternalTriggerCampaign as ExternalTriggerCampai
 from .models.definitions import Goal as Goal
 from .models.definitions import Schedule as Schedule
 from .models.definitions import WorkspaceSettings as WorkspaceSettings
+from .models.filters import EventFilter as EventFilter
+from .models.filters import MatchRule as MatchRule
+from .models.filters import PropertyFilter as PropertyFilter
+from .models.filters import Segment as Segment
+from .models.preferences import DeliveryPreferences as DeliveryPreferences
+from .models.preferences import DoNotDisturb as DoNotDisturb
+from .models.preferences import FrequencyCap as FrequencyCap
 from .models.records import Delivery as Delivery
 from .models.records import Dispatch as Dispatch
 from .models.records import Skip as Skip

@@ -3,8 +3,8 @@
 import pydantic
 import pytest
 
-from tidings.audience.filters import Condition, EventFilter, PropertyFilter
 from tidings.errors import DefinitionError
+from tidings.models.filters import Condition, EventFilter, PropertyFilter
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 
 import tidings
 import tidings.dispatch.run as run_module
-from tidings.audience.filters import AudienceQuery
 from tidings.dispatch import DispatchPlan, HoldOut, may_take_a_slot, select_under_cap
 from tidings.dispatch.eligibility import Entry, Person, admitted_under_cap
 from tidings.dispatch.render import Ready
 from tidings.models.definitions import Bulletin
+from tidings.models.filters import AudienceQuery
 from tidings.models.records import Delivery, Skip, encode_line
 from tidings.storage import MemoryLedger, MemoryStore, SQLiteLedger, SQLiteStore
 

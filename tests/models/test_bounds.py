@@ -8,9 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 import tidings
-from tidings.audience.filters import MAX_COUNT, MAX_DAYS, EventFilter, MatchRule, Segment
 from tidings.channels import EmailMessage, PushMessage, WebhookMessage
-from tidings.delivery.rules import DeliveryPreferences, DoNotDisturb, FrequencyCap
 from tidings.models.definitions import (
     MAX_TARGETING_CAP,
     Bulletin,
@@ -22,6 +20,8 @@ from tidings.models.definitions import (
     Schedule,
     WorkspaceSettings,
 )
+from tidings.models.filters import MAX_COUNT, MAX_DAYS, EventFilter, MatchRule, Segment
+from tidings.models.preferences import DeliveryPreferences, DoNotDisturb, FrequencyCap
 
 DEFINITIONS = [
     Goal,

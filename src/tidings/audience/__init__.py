@@ -1,5 +1,13 @@
 """Audiences: filter models and their evaluation against a profile and its events."""
 
+from ..models.filters import AudienceQuery as AudienceQuery
+from ..models.filters import Condition as Condition
+from ..models.filters import EventFilter as EventFilter
+from ..models.filters import Filter as Filter
+from ..models.filters import MatchRule as MatchRule
+from ..models.filters import Operator as Operator
+from ..models.filters import PropertyFilter as PropertyFilter
+from ..models.filters import Segment as Segment
 from .evaluate import PROFILE_FIELDS as PROFILE_FIELDS
 from .evaluate import EventsByName as EventsByName
 from .evaluate import audience_matches as audience_matches
@@ -16,14 +24,6 @@ from .evaluate import property_filter_holds as property_filter_holds
 from .evaluate import segment_holds as segment_holds
 from .evaluate import value_holds as value_holds
 from .evaluate import window_start as window_start
-from .filters import AudienceQuery as AudienceQuery
-from .filters import Condition as Condition
-from .filters import EventFilter as EventFilter
-from .filters import Filter as Filter
-from .filters import MatchRule as MatchRule
-from .filters import Operator as Operator
-from .filters import PropertyFilter as PropertyFilter
-from .filters import Segment as Segment
 
 __all__ = [
     "PROFILE_FIELDS",

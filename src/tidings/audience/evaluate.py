@@ -25,8 +25,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from ..errors import TidingsError
-from ..models.users import JsonValue, UserEvent, UserProfile
-from .filters import (
+from ..models.filters import (
     AudienceQuery,
     Condition,
     EventFilter,
@@ -36,6 +35,7 @@ from .filters import (
     PropertyFilter,
     Segment,
 )
+from ..models.users import JsonValue, UserEvent, UserProfile
 
 __all__ = [
     "PROFILE_FIELDS",

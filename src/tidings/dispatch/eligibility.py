@@ -24,9 +24,10 @@ from zoneinfo import ZoneInfo
 
 from .._batching import CHUNK_SIZE, batched
 from ..audience.control import hash_fraction
-from ..delivery.rules import FrequencyCap, Timing, decide_timing, zone
+from ..delivery.rules import Timing, decide_timing, zone
 from ..errors import MissingTriggerKeyError
 from ..models.addresses import email_problem
+from ..models.preferences import FrequencyCap
 from ..models.records import Record, Skip, SkipReason
 from ..models.trigger import trigger_size
 from ..models.users import JsonValue, UserProfile, profile_namespace

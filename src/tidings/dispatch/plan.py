@@ -13,9 +13,7 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from ..audience.control import in_control_group
-from ..audience.filters import AudienceQuery, Filter
 from ..channels import Message
-from ..delivery.rules import DeliveryPreferences, FrequencyCap
 from ..models.definitions import (
     Bulletin,
     ControlGroup,
@@ -23,6 +21,8 @@ from ..models.definitions import (
     ExternalTriggerCampaign,
     WorkspaceSettings,
 )
+from ..models.filters import AudienceQuery, Filter
+from ..models.preferences import DeliveryPreferences, FrequencyCap
 from ..models.users import UserProfile
 
 __all__ = ["Candidate", "DispatchPlan", "HoldOut", "Recipient"]

@@ -7,12 +7,12 @@ from typing import ClassVar, Final, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 
-from ..audience.filters import Filter, MatchRule, Segment
 from ..channels import MessageField
-from ..delivery.rules import DeliveryPreferences, FrequencyCap
 from ..errors import DefinitionError, _InvalidInputError
 from ._base import ValidatedModel
+from .filters import Filter, MatchRule, Segment
 from .instants import check_instant
+from .preferences import DeliveryPreferences, FrequencyCap
 from .users import check_timezone
 
 __all__ = [

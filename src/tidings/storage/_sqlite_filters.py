@@ -23,7 +23,7 @@ from ..audience.evaluate import (
     value_holds,
     window_start,
 )
-from ..audience.filters import (
+from ..models.filters import (
     AudienceQuery,
     Condition,
     EventFilter,

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ..audience.filters import AudienceQuery, Filter
+from ..models.filters import AudienceQuery, Filter
 from ..models.users import UserEvent, UserProfile
 
 __all__ = ["Store"]

@@ -32,8 +32,8 @@ from ..audience.evaluate import (
     require_aware,
     window_start,
 )
-from ..audience.filters import AudienceQuery, Filter
 from ..errors import TriggerDataError
+from ..models.filters import AudienceQuery, Filter
 from ..models.users import JsonValue, UserEvent, UserProfile
 
 __all__ = ["BATCH_SIZE", "MATCH_VALUE_MAX", "MemoryStore", "encode_json"]

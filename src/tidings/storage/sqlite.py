@@ -76,11 +76,11 @@ from ..audience.evaluate import (
     match_text,
     require_aware,
 )
-from ..audience.filters import (
+from ..errors import TidingsError, TriggerDataError
+from ..models.filters import (
     AudienceQuery,
     Filter,
 )
-from ..errors import TidingsError, TriggerDataError
 from ..models.users import UserEvent, UserProfile
 from ._connect import connect
 from ._sqlite_filters import FilterCompiler, audience_sql, udf_cond, udf_json_eq, where_clause

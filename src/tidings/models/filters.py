@@ -11,9 +11,9 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import DefinitionError, _InvalidInputError
-from ..models._base import ValidatedModel
-from ..models.data import DataLimits, check_data
-from ..models.users import JsonValue
+from ._base import ValidatedModel
+from .data import DataLimits, check_data
+from .users import JsonValue
 
 __all__ = [
     "AudienceQuery",
