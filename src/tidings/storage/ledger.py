@@ -12,12 +12,13 @@ Two implementations with identical behaviour: :class:`MemoryLedger` here and
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..models.records import Delivery, Record
+from .outbox import DeliveryUpdate, MemoryOutbox, QueuedDelivery
 
 __all__ = [
     "ClaimDecider",
@@ -104,6 +105,45 @@ class Ledger(Protocol):
 
     def sources(self) -> list[str]:
         """Every source id (campaign, bulletin, message via identity) with outcomes, sorted."""
+        ...
+
+    def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
+        """Put deliveries in the outbox as ``pending``, due at ``at``; return how many are new.
+
+        Keyed by idempotency key: a delivery already queued (in any state) is left as is.
+        """
+        ...
+
+    def take_due(
+        self,
+        limit: int,
+        *,
+        now: datetime,
+        lease: float,
+        channels: Collection[str] | None = None,
+    ) -> list[QueuedDelivery]:
+        """Atomically take up to ``limit`` due deliveries for sending (they become ``sent``).
+
+        Due: ``pending`` with ``due <= now``, or ``sent`` whose lease ran out (a sender
+        died). A taken row counts one attempt and is leased for ``lease`` seconds.
+        ``channels`` limits the take to the sender's channels. Oldest due first.
+        """
+        ...
+
+    def settle(self, updates: Sequence[DeliveryUpdate], *, now: datetime) -> None:
+        """Store senders' answers for taken (``sent``) deliveries, in one transaction.
+
+        A row that is no longer ``sent`` (already settled) is left alone, so an
+        acknowledged delivery is never reopened.
+        """
+        ...
+
+    def delivery_counts(self, source_id: str | None = None) -> dict[str, int]:
+        """Outbox rows per state (every state present, zeros included), of a source or all."""
+        ...
+
+    def delivery_states(self, source_id: str) -> list[dict[str, Any]]:
+        """Every outbox row of a source: key, identity, channel, state, attempts, last error."""
         ...
 
     def close(self) -> None:
@@ -208,6 +248,7 @@ class MemoryLedger:
         self._outcomes: dict[str, list[dict[str, Any]]] = {}
         self._outcome_index: dict[tuple[str, str, str], int] = {}
         self._emitted: set[tuple[str, str, str]] = set()
+        self._outbox = MemoryOutbox()
 
     def claim(
         self,
@@ -329,6 +370,33 @@ class MemoryLedger:
     def sources(self) -> list[str]:
         """See :meth:`Ledger.sources`."""
         return sorted(source for source, rows in self._outcomes.items() if rows)
+
+    def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
+        """See :meth:`Ledger.queue`."""
+        return self._outbox.queue(deliveries, at=at)
+
+    def take_due(
+        self,
+        limit: int,
+        *,
+        now: datetime,
+        lease: float,
+        channels: Collection[str] | None = None,
+    ) -> list[QueuedDelivery]:
+        """See :meth:`Ledger.take_due`."""
+        return self._outbox.take_due(limit, now=now, lease=lease, channels=channels)
+
+    def settle(self, updates: Sequence[DeliveryUpdate], *, now: datetime) -> None:
+        """See :meth:`Ledger.settle`."""
+        self._outbox.settle(updates, now=now)
+
+    def delivery_counts(self, source_id: str | None = None) -> dict[str, int]:
+        """See :meth:`Ledger.delivery_counts`."""
+        return self._outbox.delivery_counts(source_id)
+
+    def delivery_states(self, source_id: str) -> list[dict[str, Any]]:
+        """See :meth:`Ledger.delivery_states`."""
+        return self._outbox.delivery_states(source_id)
 
     def close(self) -> None:
         """Nothing to release."""

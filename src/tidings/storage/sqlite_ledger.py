@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from ..models.records import Delivery, Record
 from ._connect import connect
 from .ledger import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
+from .outbox import DeliveryUpdate, QueuedDelivery, SQLiteOutbox
 
 __all__ = ["SQLiteLedger"]
 
@@ -110,6 +111,7 @@ class SQLiteLedger:
         self.path = str(path)
         self._lock = threading.RLock()
         self._conn = connect(self.path, timeout=timeout, schema=_SCHEMA)
+        self._outbox = SQLiteOutbox(self._conn, self._lock)
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -321,6 +323,33 @@ class SQLiteLedger:
         """See :meth:`Ledger.sources`."""
         cursor = self._write("SELECT DISTINCT source_id FROM outcomes ORDER BY source_id")
         return [row[0] for row in cursor.fetchall()]
+
+    def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
+        """See :meth:`Ledger.queue`."""
+        return self._outbox.queue(deliveries, at=at)
+
+    def take_due(
+        self,
+        limit: int,
+        *,
+        now: datetime,
+        lease: float,
+        channels: Collection[str] | None = None,
+    ) -> list[QueuedDelivery]:
+        """See :meth:`Ledger.take_due`: one IMMEDIATE transaction."""
+        return self._outbox.take_due(limit, now=now, lease=lease, channels=channels)
+
+    def settle(self, updates: Sequence[DeliveryUpdate], *, now: datetime) -> None:
+        """See :meth:`Ledger.settle`: one IMMEDIATE transaction."""
+        self._outbox.settle(updates, now=now)
+
+    def delivery_counts(self, source_id: str | None = None) -> dict[str, int]:
+        """See :meth:`Ledger.delivery_counts`."""
+        return self._outbox.delivery_counts(source_id)
+
+    def delivery_states(self, source_id: str) -> list[dict[str, Any]]:
+        """See :meth:`Ledger.delivery_states`."""
+        return self._outbox.delivery_states(source_id)
 
     def close(self) -> None:
         """Close the connection. Idempotent."""
