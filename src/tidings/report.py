@@ -267,12 +267,14 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int
 def sources_table(sources: Sequence[SourceStats], *, compact: bool = False) -> list[str]:
     """One line per campaign or bulletin: counts, engagement, conversion and uplift.
 
-    ``compact`` leaves out the kind, held-out, capped and filtered columns and
-    shortens names (for an 80-to-120-column terminal).
+    ``delivered`` and ``failed`` are what senders made of the deliveries (see
+    :mod:`tidings.senders`). ``compact`` leaves out the kind, delivered, failed,
+    held-out, capped and filtered columns and shortens names (for an 80-to-120-column terminal).
     """
     headers = [
-        "campaign / bulletin", "kind", "qualified", "sent", "held out", "capped", "filtered",
-        "errors (tech)", "viewed", "clicked", "target", "control", "uplift (95% CI)",
+        "campaign / bulletin", "kind", "qualified", "sent", "delivered", "failed", "held out",
+        "capped", "filtered", "errors (tech)", "viewed", "clicked", "target", "control",
+        "uplift (95% CI)",
     ]  # fmt: skip
     rows = []
     for s in sources:
@@ -297,6 +299,8 @@ def sources_table(sources: Sequence[SourceStats], *, compact: bool = False) -> l
                 s.kind,
                 format_count(s.qualified),
                 format_count(s.sent),
+                format_count(s.delivered),
+                format_count(s.failed),
                 format_count(s.held_out),
                 format_count(s.capped),
                 format_count(s.filtered),
@@ -310,11 +314,11 @@ def sources_table(sources: Sequence[SourceStats], *, compact: bool = False) -> l
             ]
         )
     if compact:
-        keep = [0, 2, 3, 7, 8, 9, 10, 11, 12]
+        keep = [0, 2, 3, 9, 10, 11, 12, 13, 14]
         headers = [headers[i] for i in keep]
         rows = [[row[i] for i in keep] for row in rows]
         return _table(headers, rows, right=set(range(1, 8)))
-    return _table(headers, rows, right=set(range(2, 12)))
+    return _table(headers, rows, right=set(range(2, 14)))
 
 
 def _shorten(text: str, width: int = 24) -> str:

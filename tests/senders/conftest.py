@@ -129,3 +129,72 @@ def webhook_delivery(url: str, n: int, *, body: Any = None, method: str = "POST"
 
 def body_of(arrival: Arrival) -> Any:
     return json.loads(arrival.body)
+
+
+@dataclass
+class Mailbox:
+    """What a real aiosmtpd server on 127.0.0.1 received, and its answers per recipient."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    logins: list[str] = field(default_factory=list)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook name
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 2.0.0 queued as 42"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_smtp(mailbox: Mailbox, **params: Any):
+    from aiosmtpd.controller import Controller
+
+    mailbox.port = _free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=mailbox.port, **params)
+    controller.start()
+    return controller
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    controller = start_smtp(box)
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+def email_delivery(n: int, to: str, **payload: Any) -> Delivery:
+    body = {
+        "subject": "Votre commande n°42 est prête ✓",
+        "html": "<p>Bonjour <b>Zoë</b>,</p><p>Votre colis arrive — merci&nbsp;!</p>",
+        "text": None,
+        "from_name": "Boutique Élodie",
+        "reply_to": None,
+    }
+    body.update(payload)
+    return Delivery(
+        "campaign",
+        "c7",
+        f"user-{n}",
+        "email",
+        body,
+        datetime(2026, 1, 1, tzinfo=UTC),
+        f"mail-{n:05d}",
+        (to,),
+    )

@@ -17,12 +17,13 @@ from ._dispatch import DISPATCH
 from ._import import IMPORT
 from ._monitoring import REPORT, STATS
 from ._preview import PREVIEW
+from ._send import SEND
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 logger = logging.getLogger("tidings.cli")
 
-COMMANDS: Final[tuple[Command, ...]] = (PREVIEW, DEMO, IMPORT, DISPATCH, STATS, REPORT)
+COMMANDS: Final[tuple[Command, ...]] = (PREVIEW, DEMO, IMPORT, DISPATCH, SEND, STATS, REPORT)
 """Every subcommand, in the order ``tidings --help`` lists them."""
 
 

@@ -65,6 +65,10 @@ class SourceStats:
     and ``clicked`` count deliveries; conversion counts distinct users.
     ``pending`` counts deliveries decided but not confirmed as handed to the sink
     (a crashed dispatch not yet resumed); they are qualified but not sent.
+    ``delivered`` and ``failed`` count the source's deliveries a sender got
+    through, or gave up on (technical errors: refused by the provider, or out of
+    attempts), from the ledger's outbox (:mod:`tidings.senders`); both stay 0
+    when nothing was sent through a sender.
     """
 
     kind: SourceKind
@@ -75,6 +79,8 @@ class SourceStats:
     viewed: int = 0
     clicked: int = 0
     conversion: Conversion | None = None
+    delivered: int = 0
+    failed: int = 0
 
     @property
     def candidates(self) -> int:
@@ -162,6 +168,8 @@ class SourceStats:
             "dispatches": self.dispatches,
             **{key: counts[key] for key in _COUNTS},
             "pending": self.pending,
+            "delivered": self.delivered,
+            "failed": self.failed,
             "errors": {
                 "technical": self.technical_errors,
                 "non_technical": self.non_technical_errors,
@@ -328,6 +336,7 @@ def source_stats(
         if goal is not None
         else None
     )
+    outbox = ws.ledger.delivery_counts(source_id)
     return SourceStats(
         kind=kind,
         source_id=source_id,
@@ -337,6 +346,8 @@ def source_stats(
         viewed=len(viewed_keys),
         clicked=len(clicked_keys),
         conversion=conversion,
+        delivered=outbox.get("delivered", 0),
+        failed=outbox.get("failed", 0),
     )
 
 

@@ -1,0 +1,223 @@
+"""``tidings send``: queue a dispatch's deliveries in the workspace's outbox and send them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from ..models.records import Delivery
+from ..senders import Backoff, DrainReport, Sender, WebhookSender, drain
+from ..senders.smtp import SMTPSender
+from ..storage.ledger import Ledger
+from ..storage.outbox import delivery_from_dict
+from ._command import EXIT_ERROR, EXIT_OK, Command, UsageError, input_error
+from ._workspace import open_workspace
+
+__all__ = ["SEND"]
+
+_QUEUE_BATCH = 1_000
+
+
+def _bounded(low: float, high: float, *, integer: bool) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        try:
+            value: float | int = int(text) if integer else float(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            kind = "a whole number" if integer else "a number"
+            raise argparse.ArgumentTypeError(
+                f"must be {kind} from {low:g} to {high:g}, not {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, required=True, help="the SQLite workspace file")
+    parser.add_argument(
+        "--sender", choices=("webhook", "smtp"), required=True, help="where deliveries go"
+    )
+    parser.add_argument(
+        "--in",
+        dest="source",
+        type=Path,
+        metavar="DELIVERIES.jsonl",
+        help="queue the deliveries of this `tidings dispatch --out` file first "
+        "(already queued ones are left as they are)",
+    )
+    parser.add_argument("--batch", type=_bounded(1, 10_000, integer=True), default=100)
+    parser.add_argument(
+        "--max-attempts",
+        type=_bounded(1, 100, integer=True),
+        default=8,
+        help="requests per delivery over all runs before it is failed (default 8)",
+    )
+    parser.add_argument(
+        "--lease",
+        type=_bounded(1, 86_400, integer=False),
+        default=300.0,
+        help="seconds a taken batch stays reserved (default 300)",
+    )
+    parser.add_argument(
+        "--limit", type=_bounded(1, 10**9, integer=True), help="send at most this many"
+    )
+    parser.add_argument(
+        "--timeout", type=_bounded(0.1, 600, integer=False), default=10.0, help="seconds"
+    )
+    parser.add_argument(
+        "--retries",
+        type=_bounded(0, 20, integer=True),
+        default=4,
+        help="webhook: in-process retries per delivery (default 4)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_bounded(1, 1_000, integer=True),
+        default=16,
+        help="webhook: requests in flight at most (default 16)",
+    )
+    parser.add_argument(
+        "--secret-env",
+        metavar="VAR",
+        help="webhook: sign requests with the Standard Webhooks secret in this variable",
+    )
+    parser.add_argument("--smtp-host", default="localhost")
+    parser.add_argument("--smtp-port", type=_bounded(1, 65_535, integer=True), default=587)
+    parser.add_argument("--smtp-tls", choices=("starttls", "tls", "none"), default="starttls")
+    parser.add_argument("--smtp-user", help="log in as this user")
+    parser.add_argument(
+        "--smtp-password-env", metavar="VAR", help="the SMTP password is in this variable"
+    )
+    parser.add_argument("--from", dest="from_address", help="smtp: the sender address")
+    parser.add_argument("--from-name", help="smtp: the sender name when the message has none")
+    parser.add_argument(
+        "--unsubscribe-url",
+        metavar="URL",
+        help="smtp: List-Unsubscribe URL; {identity}, {source_id} and {key} are filled in",
+    )
+
+
+def _env(name: str | None, option: str) -> str | None:
+    if name is None:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise UsageError(f"{option} {name}: the environment variable is not set")
+    return value
+
+
+def _sender(args: argparse.Namespace) -> Sender:
+    if args.sender == "webhook":
+        return WebhookSender(
+            timeout=args.timeout,
+            concurrency=args.concurrency,
+            backoff=Backoff(retries=args.retries),
+            secret=_env(args.secret_env, "--secret-env"),
+        )
+    if not args.from_address:
+        raise UsageError("--sender smtp needs --from ADDRESS")
+    return SMTPSender(
+        args.smtp_host,
+        args.smtp_port,
+        from_address=args.from_address,
+        from_name=args.from_name,
+        tls=args.smtp_tls,
+        username=args.smtp_user,
+        password=_env(args.smtp_password_env, "--smtp-password-env"),
+        timeout=args.timeout,
+        unsubscribe_url=args.unsubscribe_url,
+    )
+
+
+def _deliveries(path: Path) -> Iterator[Delivery]:
+    """The deliveries of a JSON Lines file (skip lines are passed over)."""
+    with input_error(path, "deliveries file"), path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise TypeError("not a JSON object")
+                if data.get("type", "delivery") != "delivery":
+                    continue
+                yield delivery_from_dict(data)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise UsageError(
+                    f"deliveries file {path}, line {number}: not a delivery ({exc})"
+                ) from None
+
+
+def _queue(ledger: Ledger, path: Path) -> int:
+    added = 0
+    batch: list[Delivery] = []
+    for delivery in _deliveries(path):
+        batch.append(delivery)
+        if len(batch) >= _QUEUE_BATCH:
+            added += ledger.queue(batch, at=datetime.now(UTC))
+            batch = []
+    if batch:
+        added += ledger.queue(batch, at=datetime.now(UTC))
+    return added
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    started = time.monotonic()
+    with open_workspace(args.db) as ws:
+        queued = _queue(ws.ledger, args.source) if args.source is not None else 0
+        sender = _sender(args)
+        live = err.isatty()
+
+        def progress(report: DrainReport) -> None:
+            if live:
+                rate = report.taken / max(time.monotonic() - started, 1e-9)
+                err.write(
+                    f"\r  {report.delivered:>10,} delivered  {report.failed:>8,} failed  "
+                    f"{report.retry:>8,} later  {rate:>8,.0f}/s"
+                )
+                err.flush()
+
+        try:
+            report = drain(
+                ws.ledger,
+                sender,
+                batch=args.batch,
+                max_attempts=args.max_attempts,
+                lease=args.lease,
+                limit=args.limit,
+                progress=progress,
+            )
+        finally:
+            sender.close()
+            if live:
+                err.write("\n")
+        outbox = ws.ledger.delivery_counts()
+    seconds = time.monotonic() - started
+    result = {
+        "queued": queued,
+        **report.to_dict(),
+        "outbox": outbox,
+        "seconds": round(seconds, 3),
+    }
+    out.write(json.dumps(result, indent=2) + "\n")
+    return EXIT_ERROR if report.failed else EXIT_OK
+
+
+SEND = Command(
+    name="send",
+    help="send the pending deliveries of a SQLite workspace (webhook or SMTP)",
+    description="Queue the deliveries of a `tidings dispatch --out` file (with --in) in the "
+    "workspace's outbox, then send every pending delivery of the sender's channel, with "
+    "retries. Delivered and failed deliveries are recorded and never sent again. "
+    "Exit code 1 when a delivery failed for good in this run.",
+    add_arguments=_add_arguments,
+    run=_run,
+)
