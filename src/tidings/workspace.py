@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _vendor
 from ._definitions import Definitions, validate_definition
@@ -34,6 +34,9 @@ from .storage.base import Store
 from .storage.ledger import Ledger, MemoryLedger
 from .storage.registry import MemoryRegistry, Registry, SQLiteRegistry
 from .storage.sqlite_ledger import SQLiteLedger
+
+if TYPE_CHECKING:
+    from .senders import DrainReport, Sender
 
 __all__ = ["Clock", "Workspace"]
 
@@ -57,6 +60,10 @@ class Workspace:
         workers: Processes that render a large dispatch (more than one chunk of
             1,000 candidates); 1 renders in this process. The records are the
             same for any number (see :func:`tidings.dispatch.run_dispatch`).
+        sender: Sends deliveries during dispatch (:mod:`tidings.senders`): each
+            dispatch queues its deliveries of the sender's channels in the ledger's
+            outbox, records still reaching the sink or the result, and calls
+            :meth:`send` before returning.
 
     Raises:
         ArgumentError: ``workers`` is below 1 (a ``ValueError`` too).
@@ -70,6 +77,7 @@ class Workspace:
         *,
         clock: Clock | None = None,
         workers: int = 1,
+        sender: Sender | None = None,
     ) -> None:
         given: object = workers  # callers without type checking pass anything
         if not isinstance(given, int) or isinstance(given, bool) or given < 1:
@@ -89,11 +97,20 @@ class Workspace:
             )
         self.registry: Registry = registry
         self.clock: Clock = clock or _utc_now
+        self.sender = sender
+        self.last_send: DrainReport | None = None
         self.definitions = Definitions(registry)
 
     @classmethod
-    def sqlite(cls, path: str | Path, *, clock: Clock | None = None, workers: int = 1) -> Workspace:
-        """A durable workspace in one SQLite file (created if missing).
+    def sqlite(
+        cls,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        workers: int = 1,
+        sender: Sender | None = None,
+    ) -> Workspace:
+        """A durable workspace in one SQLite file (created if missing); arguments as ``__init__``.
 
         Raises:
             ArgumentError: ``path`` cannot be opened as a tidings database (a
@@ -112,6 +129,7 @@ class Workspace:
                 SQLiteRegistry(path),
                 clock=clock,
                 workers=workers,
+                sender=sender,
             )
         except (sqlite3.DatabaseError, OSError) as exc:
             if store is not None:
@@ -225,6 +243,30 @@ class Workspace:
     def _keep(self, result: Dispatch, sink: Sink | None) -> Kept | None:
         return None if sink is not None else (result.kept_deliveries, result.kept_skips)
 
+    def _route(self, result: Dispatch, sink: Sink | None) -> dict[str, Any]:
+        """The dispatch's ``sink`` and ``keep`` arguments; with a sender, through the outbox."""
+        keep = self._keep(result, sink)
+        if self.sender is None:
+            return {"sink": sink, "keep": keep}
+        from .senders.drain import OutboxSink
+
+        outbox = OutboxSink.around(self.ledger, self.sender, sink, keep, self.clock)
+        return {"sink": outbox, "keep": None}
+
+    def send(self, sender: Sender | None = None) -> DrainReport:
+        """Send the ledger's due deliveries with ``sender`` or the workspace's (``drain``).
+
+        Returns what it did (also on :attr:`last_send`). Raises ``ArgumentError``
+        when there is no sender.
+        """
+        from .senders import drain
+
+        chosen = sender or self.sender
+        if chosen is None:
+            raise ArgumentError("no sender: pass one, or Workspace(sender=...)", field="sender")
+        self.last_send = drain(self.ledger, chosen, clock=self.clock)
+        return self.last_send
+
     def raise_business_event(self, body: object, *, sink: Sink | None = None) -> Dispatch:
         """Raise a business event (Bulletins API body); dispatch every published bulletin.
 
@@ -264,8 +306,7 @@ class Workspace:
                 plan,
                 store=self.store,
                 ledger=self.ledger,
-                sink=sink,
-                keep=self._keep(result, sink),
+                **self._route(result, sink),
                 workers=self.workers,
             )
             result.summary.merge(summary)
@@ -275,6 +316,8 @@ class Workspace:
         result.response = {"status": "success", "targets": targets}
         if response_key is not None:
             self.registry.save_response(response_key, result.response)
+        if self.sender is not None:
+            self.send()
         return result
 
     def _log_activity(
@@ -374,8 +417,7 @@ class Workspace:
             request.recipients,
             store=self.store,
             ledger=self.ledger,
-            sink=sink,
-            keep=self._keep(result, sink),
+            **self._route(result, sink),
             workers=self.workers,
         )
         result.summary = summary
@@ -389,6 +431,8 @@ class Workspace:
         }
         if response_key is not None:
             self.registry.save_response(response_key, result.response)
+        if self.sender is not None:
+            self.send()
         return result
 
 

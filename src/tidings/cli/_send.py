@@ -12,8 +12,15 @@ from pathlib import Path
 from typing import TextIO
 
 from ..models.records import Delivery
-from ..senders import Backoff, DrainReport, Sender, WebhookSender, drain
-from ..senders.smtp import SMTPSender
+from ..senders import (
+    Backoff,
+    DrainReport,
+    PushSender,
+    Sender,
+    SMTPSender,
+    WebhookSender,
+    drain,
+)
 from ..storage.ledger import Ledger
 from ..storage.outbox import delivery_from_dict
 from ._command import EXIT_ERROR, EXIT_OK, Command, UsageError, input_error
@@ -43,7 +50,10 @@ def _bounded(low: float, high: float, *, integer: bool) -> Callable[[str], float
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, required=True, help="the SQLite workspace file")
     parser.add_argument(
-        "--sender", choices=("webhook", "smtp"), required=True, help="where deliveries go"
+        "--sender",
+        choices=("webhook", "smtp", "fcm", "apns"),
+        required=True,
+        help="where deliveries go",
     )
     parser.add_argument(
         "--in",
@@ -99,6 +109,18 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="from_address", help="smtp: the sender address")
     parser.add_argument("--from-name", help="smtp: the sender name when the message has none")
     parser.add_argument(
+        "--push-endpoint",
+        metavar="URL",
+        help="fcm/apns: the URL template (default: the provider's production endpoint)",
+    )
+    parser.add_argument("--fcm-project", help="fcm: the Firebase project id")
+    parser.add_argument("--apns-topic", help="apns: the app's bundle id")
+    parser.add_argument(
+        "--push-token-env",
+        metavar="VAR",
+        help="fcm/apns: the bearer token (OAuth access token / provider JWT) is in this variable",
+    )
+    parser.add_argument(
         "--unsubscribe-url",
         metavar="URL",
         help="smtp: List-Unsubscribe URL; {identity}, {source_id} and {key} are filled in",
@@ -121,6 +143,22 @@ def _sender(args: argparse.Namespace) -> Sender:
             concurrency=args.concurrency,
             backoff=Backoff(retries=args.retries),
             secret=_env(args.secret_env, "--secret-env"),
+        )
+    if args.sender in ("fcm", "apns"):
+        bearer = _env(args.push_token_env, "--push-token-env")
+        if bearer is None:
+            raise UsageError(f"--sender {args.sender} needs --push-token-env VAR")
+        token: str = bearer
+        return PushSender(
+            args.sender,
+            credentials=lambda: token,
+            endpoint=args.push_endpoint,
+            project=args.fcm_project,
+            topic=args.apns_topic,
+            timeout=args.timeout,
+            concurrency=args.concurrency,
+            backoff=Backoff(retries=args.retries),
+            http2=args.sender == "apns",
         )
     if not args.from_address:
         raise UsageError("--sender smtp needs --from ADDRESS")
@@ -213,7 +251,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 SEND = Command(
     name="send",
-    help="send the pending deliveries of a SQLite workspace (webhook or SMTP)",
+    help="send the pending deliveries of a SQLite workspace (webhook, SMTP, FCM or APNs)",
     description="Queue the deliveries of a `tidings dispatch --out` file (with --in) in the "
     "workspace's outbox, then send every pending delivery of the sender's channel, with "
     "retries. Delivered and failed deliveries are recorded and never sent again. "

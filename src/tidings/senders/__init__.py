@@ -4,6 +4,8 @@
   delivery out: ``delivered``, ``retry`` or ``failed``, with the provider's answer);
 - :class:`WebhookSender`: HTTP on httpx, pooled, bounded concurrency and retries,
   optional Standard Webhooks signature (:mod:`tidings.senders.signature`);
+- :class:`SMTPSender`: email over SMTP (STARTTLS/TLS, AUTH), a multipart MIME message;
+- :class:`PushSender`: FCM HTTP v1 and APNs requests, one per device token;
 - :func:`drain`: sends what the ledger's outbox holds and stores each answer;
   :class:`OutboxSink` queues a dispatch's deliveries there.
 
@@ -18,13 +20,17 @@ from ._base import parse_retry_after as parse_retry_after
 from .drain import DrainReport as DrainReport
 from .drain import OutboxSink as OutboxSink
 from .drain import drain as drain
+from .push import PushSender as PushSender
 from .signature import SignatureError as SignatureError
+from .smtp import SMTPSender as SMTPSender
 from .webhook import WebhookSender as WebhookSender
 
 __all__ = [
     "Backoff",
     "DrainReport",
     "OutboxSink",
+    "PushSender",
+    "SMTPSender",
     "SendResult",
     "SendStatus",
     "Sender",

@@ -12,12 +12,12 @@ reach the provider twice, with the same idempotency key (``webhook-id``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ..errors import ArgumentError
-from ..models.records import Delivery, Record, Sink
+from ..models.records import Delivery, Record, Sink, Skip
 from ..storage.ledger import Ledger
 from ..storage.outbox import DeliveryUpdate, QueuedDelivery
 from ._base import Sender, SendResult
@@ -161,39 +161,69 @@ class OutboxSink:
     Args:
         ledger: Holds the outbox.
         then: The sink records go to next, or None.
-        clock: When queued deliveries are due (before their ``send_at``
-            nothing is held back: the dispatch already timed them).
+        clock: When queued deliveries are due (now: the dispatch already timed them).
+        channels: Queue only deliveries of these channels (a sender's); None: all.
     """
 
     def __init__(
-        self, ledger: Ledger, then: Sink | None = None, *, clock: Callable[[], datetime] = _utc_now
+        self,
+        ledger: Ledger,
+        then: Sink | None = None,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        channels: Collection[str] | None = None,
     ) -> None:
         self.ledger = ledger
         self.then = then
         self.clock = clock
+        self.channels = channels
         self.queued = 0
         self._buffer: list[Delivery] = []
 
     def __call__(self, record: Record) -> None:
         """Buffer a delivery; pass every record on."""
-        if isinstance(record, Delivery):
-            self._buffer.append(record)
-            if len(self._buffer) >= MAX_BATCH:
-                self.flush()
+        self._take(record)
         if self.then is not None:
             self.then(record)
 
     def write_encoded(self, record: Record, line: str) -> None:
         """Like :meth:`__call__`, passing an already encoded line on when ``then`` takes it."""
-        if isinstance(record, Delivery):
-            self._buffer.append(record)
-            if len(self._buffer) >= MAX_BATCH:
-                self.flush()
+        self._take(record)
         forward = getattr(self.then, "write_encoded", None)
         if callable(forward):
             forward(record, line)
         elif self.then is not None:
             self.then(record)
+
+    @classmethod
+    def around(
+        cls,
+        ledger: Ledger,
+        sender: Sender,
+        sink: Sink | None,
+        keep: tuple[list[Delivery], list[Skip]] | None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> OutboxSink:
+        """An outbox sink for ``sender``'s channels in front of ``sink``, or of ``keep``'s lists."""
+        if sink is None and keep is not None:
+            kept = keep
+
+            def put(record: Record) -> None:
+                if isinstance(record, Delivery):
+                    kept[0].append(record)
+                else:
+                    kept[1].append(record)
+
+            sink = put
+        return cls(ledger, sink, clock=clock, channels=sender.channels)
+
+    def _take(self, record: Record) -> None:
+        if isinstance(record, Delivery) and (
+            self.channels is None or record.channel in self.channels
+        ):
+            self._buffer.append(record)
+            if len(self._buffer) >= MAX_BATCH:
+                self.flush()
 
     def resume(self, pending_keys: set[str]) -> None:
         """Pass a resumed dispatch's pending keys on (queueing is idempotent itself)."""

@@ -46,6 +46,10 @@ class WebhookSender:
         secret: Signs every request with the Standard Webhooks headers
             (see :mod:`tidings.senders.signature`); None sends no signature.
         user_agent: The ``User-Agent`` header.
+        idempotency_header: Without a ``secret``, the header that carries the
+            delivery's idempotency key (None: no such header).
+        http2: Use HTTP/2 where the server offers it (needs the ``h2`` package:
+            ``pip install 'httpx[http2]'``; APNs requires it).
         transport: An httpx transport (tests, proxies); the default makes real requests.
         sleep: How to wait between retries (tests pass a recorder).
         rng: Jitter source (seeded in tests).
@@ -64,6 +68,8 @@ class WebhookSender:
         backoff: Backoff | None = None,
         secret: str | bytes | None = None,
         user_agent: str = "tidings-webhook/1",
+        idempotency_header: str | None = "Idempotency-Key",
+        http2: bool = False,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -75,6 +81,7 @@ class WebhookSender:
         self.backoff = backoff or Backoff()
         self.concurrency = concurrency
         self._key = secret_key(secret) if secret is not None else None
+        self._idempotency_header = idempotency_header
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self._rng_lock = threading.Lock()
@@ -83,6 +90,7 @@ class WebhookSender:
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             headers={"User-Agent": user_agent},
             follow_redirects=False,
+            http2=http2,
             transport=transport,
         )
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook")
@@ -133,8 +141,8 @@ class WebhookSender:
             sent = dict(headers)
             if self._key is not None:
                 sent.update(signature_headers(self._key, key, body))
-            else:
-                sent.setdefault("Idempotency-Key", key)
+            elif self._idempotency_header is not None:
+                sent.setdefault(self._idempotency_header, key)
             retry_after: float | None = None
             try:
                 response = self._client.request(method, url, headers=sent, content=body or None)
