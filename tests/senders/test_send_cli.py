@@ -189,3 +189,39 @@ def test_kill_9_while_sending_then_resume_loses_none_and_resends_no_acknowledged
     assert all(receiver.accepted[key] == 1 for key in acknowledged)
     # only the batch in flight at the kill may have arrived twice (same webhook-id)
     assert {key for key, count in receiver.accepted.items() if count > 1} <= in_flight
+
+
+GOOD = {
+    "type": "delivery", "source": "campaign", "source_id": "1", "identity": "u1",
+    "channel": "webhook", "payload": {"url": "http://127.0.0.1:9/x"},
+    "send_at": "2026-01-01T00:00:00+00:00", "idempotency_key": "k1", "to": ["http://127.0.0.1:9/x"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b'{"type": "delivery", "identity": "x"}\n', "source must be"),
+        (b"{oops\n", "not a delivery"),
+        (b"[1]\n", "not a JSON object"),
+        (b'{"a": "caf\xe9"}\n', "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000 + b"\n", "nested too deeply"),
+        (json.dumps({**GOOD, "to": "http://x"}).encode() + b"\n", "to must be a list"),
+        (json.dumps({**GOOD, "send_at": "2026-01-01T00:00:00"}).encode(), "time zone"),
+        (json.dumps({**GOOD, "payload": {"u": "\ud800"}}).encode(), "lone surrogate"),
+        (json.dumps({**GOOD, "source": "sms"}).encode(), "source must be"),
+    ],
+)
+def test_send_bad_deliveries_file_is_one_line_exit_2(tmp_path, receiver, capsys, content, words):
+    db = _workspace(tmp_path, receiver.url + "/hook", capsys)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(json.dumps(GOOD).encode() + b"\n" + content)
+    assert main(["send", "--db", str(db), "--sender", "webhook", "--in", str(bad)]) == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert f"{bad}, line 2" in line
+    assert words in line
+    assert captured.out == ""
+    ledger = SQLiteLedger(db)
+    assert ledger.delivery_counts()["pending"] == 0  # nothing sent: the bad line stopped it
+    ledger.close()

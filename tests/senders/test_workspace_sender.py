@@ -16,12 +16,10 @@ NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 
 def _workspace(sender, url, path=None):
     ws = (
-        tidings.Workspace.sqlite(path, clock=lambda: NOW)
+        tidings.Workspace.sqlite(path, clock=lambda: NOW, sender=sender)
         if path is not None
         else tidings.Workspace(clock=lambda: NOW, sender=sender)
     )
-    if path is not None:
-        ws.sender = sender
     ws.upsert_profiles([{"identity": f"u{i}", "push_tokens": [f"t{i}"]} for i in range(5)])
     hook = ws.publish_campaign(
         {

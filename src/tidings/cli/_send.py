@@ -21,6 +21,7 @@ from ..senders import (
     WebhookSender,
     drain,
 )
+from ..storage.jsonl import lone_surrogate_path
 from ..storage.ledger import Ledger
 from ..storage.outbox import delivery_from_dict
 from ._command import EXIT_ERROR, EXIT_OK, Command, UsageError, input_error
@@ -176,9 +177,18 @@ def _sender(args: argparse.Namespace) -> Sender:
 
 
 def _deliveries(path: Path) -> Iterator[Delivery]:
-    """The deliveries of a JSON Lines file (skip lines are passed over)."""
-    with input_error(path, "deliveries file"), path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
+    """The deliveries of a JSON Lines file (skip lines are passed over).
+
+    Raises:
+        UsageError: A line is not UTF-8, not JSON, or not a delivery (file and line named).
+    """
+    with input_error(path, "deliveries file"), path.open("rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            where = f"deliveries file {path}, line {number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UsageError(f"{where}: not UTF-8 text") from None
             if not line.strip():
                 continue
             try:
@@ -187,14 +197,19 @@ def _deliveries(path: Path) -> Iterator[Delivery]:
                     raise TypeError("not a JSON object")
                 if data.get("type", "delivery") != "delivery":
                     continue
+                if "\\u" in line and lone_surrogate_path(data) is not None:
+                    raise ValueError("text holds a lone surrogate (not valid Unicode)")
                 yield delivery_from_dict(data)
-            except (ValueError, TypeError, KeyError) as exc:
-                raise UsageError(
-                    f"deliveries file {path}, line {number}: not a delivery ({exc})"
-                ) from None
+            except RecursionError:
+                raise UsageError(f"{where}: nested too deeply") from None
+            except (ValueError, TypeError) as exc:
+                raise UsageError(f"{where}: not a delivery ({exc})") from None
 
 
 def _queue(ledger: Ledger, path: Path) -> int:
+    """Queue every delivery of ``path``: all or nothing (the file is checked first)."""
+    for _ in _deliveries(path):
+        pass
     added = 0
     batch: list[Delivery] = []
     for delivery in _deliveries(path):

@@ -18,6 +18,7 @@ through the :class:`~tidings.storage.ledger.Ledger` protocol and delegate here.
 
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
 import threading
@@ -73,16 +74,39 @@ class DeliveryUpdate:
 
 
 def delivery_from_dict(data: dict[str, Any]) -> Delivery:
-    """The :class:`Delivery` of :meth:`Delivery.to_dict` (a queued row, a JSON line)."""
+    """The :class:`Delivery` of :meth:`Delivery.to_dict` (a queued row, a JSON line).
+
+    Raises:
+        ValueError: A field is missing or of the wrong type (the message names it).
+    """
+
+    def text(name: str) -> str:
+        value = data.get(name)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name} must be a non-empty string")
+        return value
+
+    source = text("source")
+    if source not in ("campaign", "bulletin"):
+        raise ValueError("source must be 'campaign' or 'bulletin'")
+    payload = data.get("payload")
+    if not isinstance(payload, dict):
+        raise ValueError("payload must be an object")
+    to = data.get("to", [])
+    if not isinstance(to, list) or not all(isinstance(t, str) for t in to):
+        raise ValueError("to must be a list of strings")
+    send_at = datetime.fromisoformat(text("send_at"))
+    if send_at.tzinfo is None:
+        raise ValueError("send_at must have a time zone")
     return Delivery(
-        source=data["source"],
-        source_id=str(data["source_id"]),
-        identity=str(data["identity"]),
-        channel=str(data["channel"]),
-        payload=dict(data["payload"]),
-        send_at=datetime.fromisoformat(data["send_at"]),
-        idempotency_key=str(data["idempotency_key"]),
-        to=tuple(str(t) for t in data.get("to", ())),
+        source="campaign" if source == "campaign" else "bulletin",
+        source_id=text("source_id"),
+        identity=text("identity"),
+        channel=text("channel"),
+        payload=payload,
+        send_at=send_at,
+        idempotency_key=text("idempotency_key"),
+        to=tuple(to),
     )
 
 
@@ -107,6 +131,7 @@ class MemoryOutbox:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rows: dict[str, dict[str, Any]] = {}
+        self._open: dict[str, None] = {}  # keys not yet delivered or failed, in queue order
 
     def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
         """See :meth:`tidings.storage.ledger.Ledger.queue`."""
@@ -123,6 +148,7 @@ class MemoryOutbox:
                     "code": None,
                     "due": at.timestamp(),
                 }
+                self._open[delivery.idempotency_key] = None
                 added += 1
         return added
 
@@ -138,16 +164,18 @@ class MemoryOutbox:
         moment = now.timestamp()
         taken: list[QueuedDelivery] = []
         with self._lock:
-            due = sorted(
+            due = heapq.nsmallest(
+                limit,
                 (
-                    (row["due"], key)
-                    for key, row in self._rows.items()
-                    if row["state"] in ("pending", "sent")
-                    and row["due"] <= moment
+                    (row["due"], position, key)
+                    for position, (key, row) in enumerate(
+                        (key, self._rows[key]) for key in self._open
+                    )
+                    if row["due"] <= moment
                     and (channels is None or row["delivery"].channel in channels)
                 ),
             )
-            for _, key in due[:limit]:
+            for _, _, key in due:
                 row = self._rows[key]
                 taken.append(QueuedDelivery(row["delivery"], row["attempts"]))
                 row["state"] = "sent"
@@ -167,6 +195,8 @@ class MemoryOutbox:
                 row["error"] = update.error
                 row["code"] = update.code
                 row["due"] = (update.due or now).timestamp()
+                if update.state in ("delivered", "failed"):
+                    self._open.pop(update.key, None)
 
     def delivery_counts(self, source_id: str | None = None) -> dict[str, int]:
         """See :meth:`tidings.storage.ledger.Ledger.delivery_counts`."""
