@@ -125,6 +125,11 @@ def test_send_drains_the_outbox_once_and_stats_show_delivered_and_failed(
     header, _, row = (re.split(r"\s{2,}", line.strip()) for line in table.splitlines()[2:5])
     cells = dict(zip(header, row, strict=True))
     assert (cells["sent"], cells["delivered"], cells["failed"]) == (f"{USERS}", f"{USERS - 1}", "1")
+    page = tmp_path / "report.html"
+    assert main(["report", "--db", str(db), "--out", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    assert '<th class="n">Delivered</th><th class="n">Failed</th>' in html
+    assert f'<td class="n">{USERS - 1}</td><td class="n">1</td>' in html
 
 
 def test_send_usage_errors(tmp_path, capsys):
