@@ -307,6 +307,33 @@ def campaigns(draw: st.DrawFn) -> dict[str, Any]:
     return campaign
 
 
+match_conditions = st.fixed_dictionaries(
+    {"property": st.sampled_from(["genre", "language", "rating"])},
+    optional={
+        "op": st.sampled_from(["eq", "ne", "contains", "gt", "lte"]),
+        "business_property": st.just("genre"),
+    },
+)
+match_rows = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "event": st.sampled_from(["Movie Watched", "Order Placed"]),
+            "where": st.lists(match_conditions, min_size=1, max_size=3),
+        },
+        optional={"within_days": numbers},
+    ),
+    st.fixed_dictionaries(
+        {
+            "kind": st.just("profile"),
+            "property": st.sampled_from(["language", "genre"]),
+            "business_property": st.just("genre"),
+        },
+        optional={"op": st.sampled_from(["eq", "ne", "contains"])},
+    ),
+)
+"""Issue-11 match rows: conditions on one event, and profile rows (``genre`` operands)."""
+
+
 @st.composite
 def bulletins(draw: st.DrawFn) -> dict[str, Any]:
     """A bulletin for the ``Program Released`` business event (see ``business_event``)."""
@@ -320,6 +347,8 @@ def bulletins(draw: st.DrawFn) -> dict[str, Any]:
         "message": draw(messages),
         "published": True,
     }
+    if draw(st.booleans()):
+        bulletin["match"] += draw(st.lists(match_rows, max_size=2))
     if draw(st.booleans()):
         bulletin["targeting_cap"] = draw(numbers | st.integers(min_value=1, max_value=50))
     if draw(st.booleans()):

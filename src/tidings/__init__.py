@@ -14,6 +14,7 @@ from .errors import ArgumentError as ArgumentError
 from .errors import ChannelError as ChannelError
 from .errors import DataError as DataError
 from .errors import DefinitionError as DefinitionError
+from .errors import DefinitionProblem as DefinitionProblem
 from .errors import EventError as EventError
 from .errors import HeaderInjectionError as HeaderInjectionError
 from .errors import InvalidWebhookBodyError as InvalidWebhookBodyError
@@ -40,7 +41,9 @@ from .models.definitions import Goal as Goal
 from .models.definitions import Schedule as Schedule
 from .models.definitions import WorkspaceSettings as WorkspaceSettings
 from .models.filters import EventFilter as EventFilter
+from .models.filters import MatchCondition as MatchCondition
 from .models.filters import MatchRule as MatchRule
+from .models.filters import ProfileMatch as ProfileMatch
 from .models.filters import PropertyFilter as PropertyFilter
 from .models.filters import Segment as Segment
 from .models.preferences import DeliveryPreferences as DeliveryPreferences
@@ -78,6 +81,7 @@ __all__ = [
     "CustomControlGroup",
     "DataError",
     "DefinitionError",
+    "DefinitionProblem",
     "Delivery",
     "DeliveryPreferences",
     "Dispatch",
@@ -95,6 +99,7 @@ __all__ = [
     "Ledger",
     "LimitExceededError",
     "Limits",
+    "MatchCondition",
     "MatchRule",
     "MemoryLedger",
     "MemoryRegistry",
@@ -105,6 +110,7 @@ __all__ = [
     "Payload",
     "PayloadTooLargeError",
     "ProfileError",
+    "ProfileMatch",
     "PropertyFilter",
     "PushMessage",
     "PushPayload",

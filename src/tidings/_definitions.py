@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from . import _vendor
+from ._publish import bulletin_problems, campaign_problems
 from .channels import message_from_dict
-from .errors import DefinitionError
+from .errors import DefinitionError, DefinitionProblem
 from .models.definitions import (
     Bulletin,
     BusinessEventDefinition,
@@ -120,35 +121,45 @@ class Definitions:
         return model
 
     def publish_bulletin(self, bulletin: Bulletin | Mapping[str, Any]) -> Bulletin:
-        """Validate and register a bulletin (only ``published=True`` ones fire)."""
+        """Validate and register a bulletin (only ``published=True`` ones fire).
+
+        Raises:
+            DefinitionError: The definition is invalid; ``problems`` lists every
+                publish-time problem at once (see :mod:`tidings._publish`).
+            TemplateError: A template does not compile.
+        """
         model = validate_definition(Bulletin, bulletin, "bulletin")
         event = self.business_events.get(model.business_event)
         if event is None:
             raise DefinitionError(
                 f"business event {model.business_event!r} is not defined", field="business_event"
             )
-        for i, rule in enumerate(model.match):
-            if rule.business_property not in event.properties:
-                raise DefinitionError(
-                    f"match rule uses {rule.business_property!r}, which business event "
-                    f"{event.name!r} does not carry",
-                    field=f"match.{i}.business_property",
-                )
-        self.check_control_group(model.control_group)
+        problems = bulletin_problems(model.match, model.message, event)
+        problems += self._control_group_problems(model.control_group)
+        if problems:
+            raise DefinitionError.from_problems("bulletin", problems)
         self.bulletins[model.id] = model
         self._save("bulletin", model.id, model)
         return model
 
-    def check_control_group(self, control: ControlGroup | None) -> None:
-        """Raise :class:`DefinitionError` if ``control`` names an undefined custom group."""
+    def _control_group_problems(self, control: ControlGroup | None) -> list[DefinitionProblem]:
         if (
             control is not None
             and control.kind == "custom"
             and control.group not in self.control_groups
         ):
-            raise DefinitionError(
-                f"custom control group {control.group!r} is not defined", field="control_group"
-            )
+            return [
+                DefinitionProblem(
+                    "control_group", f"custom control group {control.group!r} is not defined"
+                )
+            ]
+        return []
+
+    def check_control_group(self, control: ControlGroup | None) -> None:
+        """Raise :class:`DefinitionError` if ``control`` names an undefined custom group."""
+        problems = self._control_group_problems(control)
+        if problems:
+            raise DefinitionError.from_problems("definition", problems)
 
     def publish_campaign(self, campaign: ExternalTriggerCampaign | Mapping[str, Any]) -> str:
         """Validate and register an External Trigger campaign; return its id.
@@ -160,7 +171,10 @@ class Definitions:
         if isinstance(campaign, Mapping):
             campaign = _vendor.campaign_from_api(campaign)
         model = validate_definition(ExternalTriggerCampaign, campaign, "campaign")
-        self.check_control_group(model.control_group)
+        problems = campaign_problems(model.message)
+        problems += self._control_group_problems(model.control_group)
+        if problems:
+            raise DefinitionError.from_problems("campaign", problems)
         if model.id is None:
             model = model.model_copy(update={"id": str(self._registry.next_sequence("campaign"))})
         assert model.id is not None  # noqa: S101 - assigned just above

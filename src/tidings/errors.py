@@ -24,6 +24,7 @@ Hierarchy::
     │   ├── ProfileError                      ... a profile (bad email, time zone, ...)
     │   └── EventError                        ... a user event (no timestamp, ...)
     ├── DefinitionError (ValueError)          an invalid campaign/bulletin/event definition
+    │                                         (``problems``: every failing field at once)
     ├── ArgumentError (TypeError, ValueError) a public function got an argument it cannot use
     └── ChannelError (ValueError)             a rendered payload breaks a channel rule
         ├── PayloadTooLargeError              over the channel's size limit
@@ -46,6 +47,7 @@ Outcomes such as "held out by the control group" are never errors: they are
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "ChannelError",
     "DataError",
     "DefinitionError",
+    "DefinitionProblem",
     "ErrorCode",
     "EventError",
     "HeaderInjectionError",
@@ -408,13 +411,77 @@ class EventError(RecordError):
     code: ErrorCode = "event_error"
 
 
+@dataclass(frozen=True, slots=True)
+class DefinitionProblem:
+    """One failing field of a definition, found at publish time.
+
+    Attributes:
+        field: The field (``message.subject``, ``match.0.business_property``).
+        message: What is wrong, in a marketer's words.
+        line: 1-based line in the field's template, when the problem has one.
+        column: 1-based column in that line.
+    """
+
+    field: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = self.field
+        if self.line is not None:
+            where += f":{self.line}:{self.column}"
+        return f"{where}: {self.message}"
+
+
 class DefinitionError(_InvalidInputError):
     """A business event, bulletin, campaign or control group definition is invalid.
 
     ``field`` names the offending field (``targeting_cap``, ``schedule.end``).
+
+    Attributes:
+        problems: Every failing field found at publish time (field, line, column,
+            message), not only the first; ``field`` is the first one's.
     """
 
     code: ErrorCode = "definition_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: Sequence[dict[str, Any]] = (),
+        reason: str | None = None,
+        problems: Sequence[DefinitionProblem] = (),
+    ) -> None:
+        super().__init__(message, field=field, errors=errors, reason=reason)
+        self.problems: tuple[DefinitionProblem, ...] = tuple(problems)
+
+    @classmethod
+    def from_problems(cls, what: str, problems: Sequence[DefinitionProblem]) -> DefinitionError:
+        """One error listing every problem of a ``what`` (``bulletin``) definition.
+
+        Raises:
+            ValueError: ``problems`` is empty.
+        """
+        if not problems:
+            raise ValueError("from_problems needs at least one problem")
+        first = problems[0]
+        if len(problems) == 1:
+            return cls(first.message, field=first.field, problems=problems)
+        listing = "; ".join(str(p) for p in problems)
+        return cls(
+            f"invalid {what}, {len(problems)} problems: {listing}",
+            field=first.field,
+            problems=problems,
+        )
+
+    def detailed_message(self) -> str:
+        """Every problem on its own line (the message itself when there is none)."""
+        if not self.problems:
+            return str(self)
+        return "\n".join(str(p) for p in self.problems)
 
 
 class ArgumentError(TidingsError, TypeError, ValueError):

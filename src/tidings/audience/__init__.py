@@ -4,8 +4,10 @@ from ..models.filters import AudienceQuery as AudienceQuery
 from ..models.filters import Condition as Condition
 from ..models.filters import EventFilter as EventFilter
 from ..models.filters import Filter as Filter
+from ..models.filters import MatchCondition as MatchCondition
 from ..models.filters import MatchRule as MatchRule
 from ..models.filters import Operator as Operator
+from ..models.filters import ProfileMatch as ProfileMatch
 from ..models.filters import PropertyFilter as PropertyFilter
 from ..models.filters import Segment as Segment
 from .evaluate import PROFILE_FIELDS as PROFILE_FIELDS
@@ -32,8 +34,10 @@ __all__ = [
     "EventFilter",
     "EventsByName",
     "Filter",
+    "MatchCondition",
     "MatchRule",
     "Operator",
+    "ProfileMatch",
     "PropertyFilter",
     "Segment",
     "audience_matches",

@@ -253,12 +253,17 @@ def match_text(value: JsonValue) -> str | None:
 
 
 def match_rule_holds(events: EventsByName, rule: MatchRule, value: str, *, now: datetime) -> bool:
-    """Whether the user has a ``rule.event`` whose ``rule.event_property`` text is ``value``."""
+    """Whether the user has a ``rule.event`` whose ``rule.event_property`` text is ``value``.
+
+    ``rule`` is a single-condition row (rows of several conditions are filters, see
+    :meth:`~tidings.audience.AudienceQuery.for_rows`).
+    """
+    _, event_property = rule.compared
     start = window_start(now, rule.within_days)
     for event in events.get(rule.event, ()):
         if start is not None and event.timestamp < start:
             continue
-        if match_text(event.properties.get(rule.event_property)) == value:
+        if match_text(event.properties.get(event_property)) == value:
             return True
     return False
 

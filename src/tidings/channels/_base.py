@@ -282,6 +282,11 @@ class ChannelMessage(BaseModel):
         return type(self)(**{**dict(self), **update})
 
     @property
+    def templates(self) -> tuple[CompiledField, ...]:
+        """Every compiled template of the message, with its field, in declaration order."""
+        return self._compiled.fields
+
+    @property
     def trigger_keys(self) -> frozenset[str]:
         """Every top-level ``ExternalTrigger`` key any of the templates uses."""
         return self._compiled.trigger_keys

@@ -181,10 +181,8 @@ class DispatchPlan:
                 "BusinessEvent": {"name": event_name, **properties},
                 "Campaign": {"id": bulletin.id, "name": bulletin.name},
             },
-            audience=AudienceQuery(
-                segment=bulletin.segment,
-                matches=tuple((r, properties[r.business_property]) for r in bulletin.match),
-                filters=bulletin.filters,
+            audience=AudienceQuery.for_rows(
+                bulletin.match, properties, segment=bulletin.segment, filters=bulletin.filters
             ),
             hold_out=HoldOut.resolve(
                 bulletin.control_group,

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_va
 from ..channels import MessageField
 from ..errors import DefinitionError, _InvalidInputError
 from ._base import ValidatedModel
-from .filters import Filter, MatchRule, Segment
+from .filters import Filter, MatchRow, Segment
 from .instants import check_instant
 from .preferences import DeliveryPreferences, FrequencyCap
 from .users import check_timezone
@@ -165,7 +165,7 @@ class Bulletin(_Definition):
     name: str = Field(min_length=1)
     business_event: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
     segment: Segment = Segment()
-    match: tuple[MatchRule, ...] = Field(min_length=1)
+    match: tuple[MatchRow, ...] = Field(min_length=1)
     filters: tuple[Filter, ...] = ()
     message: MessageField
     control_group: ControlGroup | None = None

@@ -3,6 +3,8 @@
 from ._environment import Fallback as Fallback
 from ._environment import Limits as Limits
 from ._escape import EscapeMode as EscapeMode
+from ._outline import NameUse as NameUse
+from ._outline import TemplateOutline as TemplateOutline
 from .template import NAMESPACES as NAMESPACES
 from .template import RenderReport as RenderReport
 from .template import Template as Template
@@ -13,7 +15,9 @@ __all__ = [
     "EscapeMode",
     "Fallback",
     "Limits",
+    "NameUse",
     "RenderReport",
     "Template",
+    "TemplateOutline",
     "compile_template",
 ]

@@ -54,6 +54,7 @@ from ._environment import (
 )
 from ._escape import ESCAPE_MODES, EscapeMode, escape_text
 from ._limits import WorkLimitError
+from ._outline import TemplateOutline
 from ._prescan import Refusal, costly_expression, unclosed_raw_blocks
 
 NAMESPACES: frozenset[str] = frozenset({"Profile", TRIGGER_NAMESPACE, "BusinessEvent", "Campaign"})
@@ -400,6 +401,10 @@ class Template:
                 source_line=text,
                 template_name=self.name,
             )
+
+    def outline(self) -> TemplateOutline:
+        """What the template reads (namespace paths) and writes itself (its literal text)."""
+        return TemplateOutline(self._bound, self.source)
 
     def __repr__(self) -> str:
         return f"Template({self.source[:40]!r}, escape={self.escape!r}, strict={self.strict})"

@@ -1,0 +1,143 @@
+"""Everything detectable at publish time is refused at publish time, all at once (issue 11, 3)."""
+
+import pytest
+
+import tidings
+
+EVENT = {"name": "Program Released", "properties": ["program_id", "genre", "language"]}
+
+
+@pytest.fixture
+def ws():
+    workspace = tidings.Workspace()
+    workspace.define_business_event(EVENT)
+    yield workspace
+    workspace.close()
+
+
+def _bulletin(message: dict, **changes) -> dict:
+    bulletin = {
+        "id": "b1",
+        "name": "New",
+        "business_event": "Program Released",
+        "match": [
+            {"business_property": "genre", "event": "Movie Watched", "event_property": "genre"}
+        ],
+        "message": message,
+        "published": True,
+    }
+    bulletin.update(changes)
+    return bulletin
+
+
+def _problems(info) -> list[tuple[str, int | None, int | None]]:
+    return [(p.field, p.line, p.column) for p in info.value.problems]
+
+
+def test_every_failing_field_is_listed_at_once(ws):
+    message = {
+        "channel": "email",
+        "subject": "New {{ BusinessEvent.genr }}\nout now",
+        "html": "Hi\n{{ ExternalTrigger.coupon }}",
+    }
+    bulletin = _bulletin(
+        message,
+        match=[{"business_property": "mood", "event": "Movie Watched", "event_property": "genre"}],
+        control_group={"kind": "custom", "group": "nobody"},
+    )
+    with pytest.raises(tidings.DefinitionError) as info:
+        ws.publish_bulletin(bulletin)
+    assert _problems(info) == [
+        ("match.0.business_property", None, None),
+        ("message.subject", 1, 8),
+        ("message.subject", 1, 29),
+        ("message.html", 2, 4),
+        ("control_group", None, None),
+    ]
+    messages = [p.message for p in info.value.problems]
+    assert "did you mean 'genre'?" in messages[1]
+    assert "program_id, genre, language" in messages[1]
+    assert "line break" in messages[2]
+    assert "ExternalTrigger" in messages[3]
+    assert info.value.field == "match.0.business_property"
+    assert "5 problems" in str(info.value)
+    assert len(info.value.detailed_message().splitlines()) == 5
+    assert "b1" not in ws.bulletins
+
+
+def test_bulletin_may_read_name_and_defined_properties(ws):
+    message = {
+        "channel": "push",
+        "title": "{{ BusinessEvent.name }}",
+        "body": "{{ BusinessEvent.program_id }}",
+    }
+    ws.publish_bulletin(_bulletin(message))
+    assert "b1" in ws.bulletins
+
+
+def test_campaign_template_using_business_event_is_refused(ws):
+    campaign = {
+        "name": "c",
+        "message": {"channel": "push", "title": "Hi", "body": "{{ BusinessEvent.genre }}"},
+    }
+    with pytest.raises(tidings.DefinitionError) as info:
+        ws.publish_campaign(campaign)
+    assert _problems(info) == [("message.body", 1, 4)]
+
+
+@pytest.mark.parametrize(
+    ("body", "ok"),
+    [
+        ("{not json", False),
+        ('{"a": {{ ExternalTrigger.a }}, "b": "{{ Profile.name }}"}', True),
+        (
+            '{"items": [{% for p in ExternalTrigger.items %}{{ p }}'
+            "{% unless forloop.last %},{% endunless %}{% endfor %}]}",
+            True,
+        ),
+        ('{"a": 1,}', False),
+        ('{"a": {% if ExternalTrigger.x %}1{% else %}2{% endif %}}', True),
+    ],
+)
+def test_webhook_body_skeleton_must_be_json(ws, body, ok):
+    campaign = {
+        "name": "hook",
+        "message": {"channel": "webhook", "url": "https://hooks.example.com/x", "body": body},
+    }
+    if ok:
+        ws.publish_campaign(campaign)
+        return
+    with pytest.raises(tidings.DefinitionError) as info:
+        ws.publish_campaign(campaign)
+    assert [p.field for p in info.value.problems] == ["message.body"]
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://hooks.example.com/{{ ExternalTrigger.id }}", True),
+        ("{{ ExternalTrigger.url | raw }}", True),
+        ("https://{{ ExternalTrigger.host }}/x", True),
+        ("not a url {{ Profile.name }}", False),
+        ("ftp://example.com/x", False),
+        ("https://exa mple.com/{{ Profile.name }}", False),
+        ("https:///path", False),
+    ],
+)
+def test_webhook_url_must_be_able_to_become_a_url(ws, url, ok):
+    campaign = {"name": "hook", "message": {"channel": "webhook", "url": url, "body": "{}"}}
+    if ok:
+        ws.publish_campaign(campaign)
+        return
+    with pytest.raises(tidings.DefinitionError) as info:
+        ws.publish_campaign(campaign)
+    assert [p.field for p in info.value.problems] == ["message.url"]
+
+
+def test_line_break_inside_a_tag_is_not_literal_text(ws):
+    message = {
+        "channel": "push",
+        "title": "Hi {% if Profile.name %}\n{{- Profile.name }}{% endif %}",
+        "body": "two\nlines are fine here",
+    }
+    ws.publish_bulletin(_bulletin(message))
