@@ -28,9 +28,15 @@ from .models.definitions import BusinessEventDefinition
 from .models.filters import MatchRule, ProfileMatch, match_row_business_properties
 from .templating import TemplateOutline
 
-__all__ = ["BUSINESS_EVENT_FIELDS", "bulletin_problems", "campaign_problems"]
+__all__ = [
+    "BUSINESS_EVENT_FIELDS",
+    "bulletin_problems",
+    "campaign_problems",
+    "message_problems",
+    "message_shape_problems",
+]
 
-BUSINESS_EVENT_FIELDS = ("name",)
+BUSINESS_EVENT_FIELDS = ("name", "event")
 """``BusinessEvent`` keys every bulletin template may read besides the defined properties."""
 
 _ONE_LINE_KEYS = ("subject", "title", "from_name")
@@ -153,14 +159,26 @@ def _url_problems(entry: CompiledField, outline: TemplateOutline) -> Iterable[De
         yield _at(entry, outline, offsets[0], "the URL has no host")
 
 
+def message_shape_problems(message: ChannelMessage) -> list[DefinitionProblem]:
+    """The problems of a message's own text, whatever sends it (line breaks, JSON, URL)."""
+    return message_problems(message, None, namespaces=False)
+
+
 def message_problems(
-    message: ChannelMessage, business: BusinessEventDefinition | None
+    message: ChannelMessage,
+    business: BusinessEventDefinition | None,
+    *,
+    namespaces: bool = True,
 ) -> list[DefinitionProblem]:
-    """Every problem of a message's templates (``business``: the bulletin's event, or None)."""
+    """Every problem of a message's templates (``business``: the bulletin's event, or None).
+
+    ``namespaces=False`` leaves out the namespace checks (what sends it is unknown).
+    """
     problems: list[DefinitionProblem] = []
     for entry in message.templates:
         outline = entry.template.outline()
-        problems += _namespace_problems(entry, outline, business)
+        if namespaces:
+            problems += _namespace_problems(entry, outline, business)
         problems += _one_line_problems(entry, outline)
         if isinstance(message, WebhookMessage) and entry.key == "body":
             problems += _json_problems(entry, outline)

@@ -296,6 +296,7 @@ class Workspace:
                 bulletin,
                 event_name=request.definition.name,
                 properties=request.properties,
+                raised_name=request.name,
                 now=now,
                 send_at=max(now, request.when),
                 dispatch_key=dispatch_key,

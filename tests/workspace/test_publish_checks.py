@@ -141,3 +141,49 @@ def test_line_break_inside_a_tag_is_not_literal_text(ws):
         "body": "two\nlines are fine here",
     }
     ws.publish_bulletin(_bulletin(message))
+
+
+def test_cli_import_prints_every_problem(tmp_path, capsys):
+    import json
+
+    from tidings.cli import main
+
+    definitions = {
+        "business_events": [EVENT],
+        "bulletins": [
+            _bulletin(
+                {
+                    "channel": "push",
+                    "title": "{{ BusinessEvent.genr }}\n",
+                    "body": "{{ ExternalTrigger.x }}",
+                }
+            )
+        ],
+    }
+    path = tmp_path / "defs.json"
+    path.write_text(json.dumps(definitions), encoding="utf-8")
+    code = main(["import", "--db", str(tmp_path / "ws.db"), "--definitions", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "3 problems" in err
+    for where in ("message.title:1:4", "message.title:1:25", "message.body:1:4"):
+        assert where in err
+
+
+def test_preview_reports_every_text_problem():
+    message = {
+        "channel": "webhook",
+        "url": "ftp://example.com/{{ Profile.name }}",
+        "headers": {"X-A": "a\nb"},
+        "body": "{not json",
+    }
+    from tidings.preview import preview_message
+
+    result = preview_message(message, {"name": "Ann"}, {})
+    assert [(e.field, e.line) for e in result.errors] == [
+        ("webhook.url", 1),
+        ("webhook.headers.X-A", 1),
+        ("webhook.body", 1),
+    ]
+    assert result.payload is None

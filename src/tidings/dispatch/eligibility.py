@@ -102,6 +102,25 @@ _UNREACHABLE: dict[str, tuple[SkipReason, str]] = {
 }
 
 
+SUBSCRIPTION_FLAGS: dict[str, str] = {"email": "MSG-email", "push": "MSG-push"}
+"""The CleverTap profile property that says whether a user takes a channel's messages."""
+
+
+def unsubscribed(channel: str, profile: Mapping[str, Any]) -> str | None:
+    """The flag a profile turned off for ``channel`` (``MSG-email``), or None.
+
+    A flag is off when it is ``false`` (or the text ``"false"``, any case); absent or
+    anything else means subscribed. Webhooks have no flag of their own.
+    """
+    flag = SUBSCRIPTION_FLAGS.get(channel)
+    if flag is None:
+        return None
+    value = profile.get(flag)
+    if value is False or (isinstance(value, str) and value.strip().lower() == "false"):
+        return flag
+    return None
+
+
 def address_on(channel: str, email: str | None, tokens: tuple[str, ...]) -> tuple[str, ...] | None:
     """Where a channel reaches a user: the email, the push tokens, or () for webhooks.
 
@@ -174,6 +193,14 @@ def _held_or_unreachable(plan: DispatchPlan, person: Person) -> Skip | tuple[str
             plan.source_id, person.identity, "control_group", f"held out ({hold_out.scope})"
         )
     channel = plan.message.channel
+    flag = unsubscribed(channel, person.profile)
+    if flag is not None:
+        return Skip(
+            plan.source_id,
+            person.identity,
+            "unsubscribed",
+            f"the user opted out of {channel} messages ({flag} is false)",
+        )
     address = address_on(channel, person.email, person.push_tokens)
     if address is None:
         if channel == "email" and person.email:

@@ -159,6 +159,7 @@ class DispatchPlan:
         *,
         event_name: str,
         properties: Mapping[str, str],
+        raised_name: str | None = None,
         now: datetime,
         send_at: datetime,
         dispatch_key: str,
@@ -166,6 +167,11 @@ class DispatchPlan:
         custom_groups: Mapping[str, CustomControlGroup],
     ) -> DispatchPlan:
         """The plan of one bulletin for a raised business event.
+
+        The ``BusinessEvent`` namespace holds ``name``: the raised bulletin's name (the
+        body's ``name``, "Sa Re Ga Ma episode 12"; the event type when None), ``event``:
+        the business event type ("Program Released"), and the event's properties (a
+        property called ``name`` or ``event`` wins over these).
 
         Raises:
             KeyError: The bulletin's custom control group is not defined.
@@ -178,7 +184,11 @@ class DispatchPlan:
             now=now,
             send_base=send_at,
             namespaces={
-                "BusinessEvent": {"name": event_name, **properties},
+                "BusinessEvent": {
+                    "name": event_name if raised_name is None else raised_name,
+                    "event": event_name,
+                    **properties,
+                },
                 "Campaign": {"id": bulletin.id, "name": bulletin.name},
             },
             audience=AudienceQuery.for_rows(

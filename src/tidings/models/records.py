@@ -30,6 +30,7 @@ SkipReason = Literal[
     "no_email",
     "invalid_email",
     "no_push_token",
+    "unsubscribed",
     "missing_trigger_key",
     "trigger_too_large",
     "render_error",

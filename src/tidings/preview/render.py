@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .._publish import message_shape_problems
 from ..channels import Message, message_from_dict
 from ..errors import DefinitionError, TidingsError
 from ..templating import EscapeMode, RenderReport, Template, compile_template
@@ -196,7 +197,18 @@ def preview_message(
         kind: PreviewKind = channel if channel in _CHANNELS else "message"
         return Preview(kind=kind, errors=errors)
     warnings: list[PreviewWarning] = []
-    field_errors: list[PreviewError] = []
+    # What publishing would refuse in the message's own text, every problem at once.
+    field_errors: list[PreviewError] = [
+        PreviewError(
+            code="invalid_definition",
+            message=problem.message,
+            field=problem.field.replace("message.", f"{message.channel}.", 1),
+            line=problem.line,
+            column=problem.column,
+            detail=str(problem).replace("message.", f"{message.channel}.", 1),
+        )
+        for problem in message_shape_problems(message)
+    ]
     for field_name, template in _field_templates(message):
         try:
             report = template.render_with_report(profile, trigger, **namespaces)
