@@ -25,6 +25,11 @@ def _profiles():
         {"identity": "held", "email": "held@example.com", "push_tokens": ["t"]},
         {"identity": "silver", "email": "s@example.com", "properties": {"plan": "silver"}},
         {"identity": "bare"},
+        {
+            "identity": "optout",
+            "email": "o@example.com",
+            "properties": {"plan": "gold"} | {"MSG-email": False},
+        },
         {"identity": "tokyo", "push_tokens": ["t"], "timezone": "Asia/Tokyo"},  # 21:00 there
     ]
     for person in people:
@@ -140,6 +145,7 @@ def _requests(ws):
         {"identity": "held", "ExternalTrigger": data},  # control_group
         {"identity": "bare", "ExternalTrigger": data},  # no_email
         {"identity": "badmail", "ExternalTrigger": data},  # invalid_email
+        {"identity": "optout", "ExternalTrigger": data},  # unsubscribed
         {"identity": "ok2", "ExternalTrigger": {"x": "y" * 80, "n": 1}},  # trigger_too_large
         {"identity": "ok3", "ExternalTrigger": {"n": 1}},  # missing_trigger_key
     ]
