@@ -138,6 +138,57 @@ class Workspace:
                 f"cannot open {str(path)!r} as a tidings database: {exc}", field="path"
             ) from exc
 
+    @classmethod
+    def postgres(
+        cls,
+        dsn: str,
+        *,
+        schema: str | None = None,
+        clock: Clock | None = None,
+        workers: int = 1,
+    ) -> Workspace:
+        """A workspace in a PostgreSQL database, shared by many processes and machines.
+
+        Needs the ``postgres`` extra (``pip install 'tidings[postgres]'``, psycopg 3)
+        and a schema created by ``tidings migrate --db <dsn>``: ``schema``, else the
+        DSN's ``tidings.schema`` setting (``?options=-c%20tidings.schema%3DNAME``),
+        else ``tidings``. Store, ledger and registry share one set of connections.
+
+        Raises:
+            ArgumentError: the database cannot be reached, or its schema is missing
+                or at another version (the message says to run ``tidings migrate``).
+        """
+        try:
+            import psycopg
+
+            from .storage._pg import Connections, require_schema
+            from .storage.postgres import PostgresStore
+            from .storage.postgres_ledger import PostgresLedger, PostgresRegistry
+        except ImportError as exc:  # pragma: no cover - the extra is part of dev
+            raise ArgumentError(
+                "PostgreSQL workspaces need psycopg: pip install 'tidings[postgres]'", field="dsn"
+            ) from exc
+        try:
+            connections = Connections(dsn, schema=schema)
+        except psycopg.Error as exc:
+            raise ArgumentError(f"cannot connect to PostgreSQL: {exc}", field="dsn") from exc
+        try:
+            require_schema(connections)
+        except (TidingsError, psycopg.Error) as exc:
+            connections.close()
+            raise ArgumentError(str(exc), field="dsn") from exc
+        try:
+            return cls(
+                PostgresStore(connections=connections),
+                PostgresLedger(connections=connections),
+                PostgresRegistry(connections=connections),
+                clock=clock,
+                workers=workers,
+            )
+        except BaseException:
+            connections.close()
+            raise
+
     def close(self) -> None:
         """Close the store, the ledger and the registry."""
         self.store.close()

@@ -23,9 +23,14 @@ def claim_under_cap(ledger, source_id, identities, cap):
     return {identity for identity, verdict in results.items() if verdict == "ok"}
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def ledger(request, tmp_path):
-    led = MemoryLedger() if request.param == "memory" else SQLiteLedger(tmp_path / "l.db")
+    if request.param == "postgres":
+        from tidings.storage.postgres_ledger import PostgresLedger
+
+        led = PostgresLedger(request.getfixturevalue("postgres_dsn"))
+    else:
+        led = MemoryLedger() if request.param == "memory" else SQLiteLedger(tmp_path / "l.db")
     yield led
     led.close()
 
