@@ -181,18 +181,14 @@ SETTINGS = settings(
 def sql_store(request):
     """Makes the SQL store each example compares with memory: SQLite, or PostgreSQL (emptied)."""
     if request.param == "sqlite":
-        return lambda: SQLiteStore(":memory:")
+        yield lambda: SQLiteStore(":memory:")
+        return
     import psycopg
 
     from tidings.storage.postgres import PostgresStore
 
     dsn = request.getfixturevalue("postgres_dsn")
-    conn = psycopg.connect(dsn, autocommit=True)
-    request.addfinalizer(conn.close)
-    schema = conn.execute("SELECT current_setting('tidings.schema')").fetchone()[0]
-
     store = PostgresStore(dsn)
-    request.addfinalizer(store.close)
 
     class Emptied:
         """The one PostgreSQL store, emptied; the examples' ``close`` keeps it open."""
@@ -203,12 +199,18 @@ def sql_store(request):
         def close(self):
             pass
 
-    def fresh():
-        for table in ("profiles", "events", "event_props"):
-            conn.execute(f"DELETE FROM {schema}.{table}".encode())
-        return Emptied()
+    with psycopg.connect(dsn, autocommit=True) as conn:
 
-    return fresh
+        def fresh():
+            for table in ("profiles", "events", "event_props"):
+                conn.execute(
+                    psycopg.sql.SQL("DELETE FROM {}").format(psycopg.sql.Identifier(table))
+                )
+            return Emptied()
+
+        conn.execute("SELECT set_config('search_path', current_setting('tidings.schema'), false)")
+        yield fresh
+    store.close()
 
 
 def _load(profile_list: list[UserProfile], event_list: list[UserEvent], make_sql):
