@@ -27,7 +27,7 @@ from ._command import (
     one_line,
     read_object,
 )
-from ._workspace import open_workspace
+from ._workspace import DB_HELP, db_argument, open_workspace
 
 __all__ = ["IMPORT"]
 
@@ -44,7 +44,7 @@ _REGISTRY_KINDS: Final = ("settings", "business_event", "control_group", "bullet
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, required=True, help="the SQLite workspace file")
+    parser.add_argument("--db", type=db_argument, required=True, help=DB_HELP)
     parser.add_argument("--profiles", type=Path, help="JSON Lines file of user profiles")
     parser.add_argument("--events", type=Path, help="JSON Lines file of user events")
     parser.add_argument(

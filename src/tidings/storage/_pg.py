@@ -36,7 +36,6 @@ __all__ = [
     "RETRIES",
     "SCHEMA_VERSION",
     "Connections",
-    "is_postgres_dsn",
     "migrate",
     "schema_version",
 ]
@@ -51,11 +50,6 @@ RETRIES: Final = 20
 
 _RETRYABLE: Final = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-def is_postgres_dsn(text: str) -> bool:
-    """Whether ``text`` names a PostgreSQL database (a ``postgresql://`` or ``postgres://`` URI)."""
-    return text.startswith(("postgresql://", "postgres://"))
 
 
 def _dsn_schema(conn: psycopg.Connection[Any]) -> str:
