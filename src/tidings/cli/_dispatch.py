@@ -1,4 +1,4 @@
-"""``tidings dispatch``: raise a business event or trigger a campaign against a SQLite workspace."""
+"""``tidings dispatch``: raise a business event or trigger a campaign against a workspace."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 DISPATCH = Command(
     name="dispatch",
-    help="raise a business event or trigger a campaign against a SQLite workspace",
+    help="raise a business event or trigger a campaign against a workspace (SQLite or PostgreSQL)",
     description="Raise a business event (Bulletins API body) or trigger a campaign "
     "(External Trigger API body) and write the deliveries as JSON Lines.",
     add_arguments=_add_arguments,

@@ -1,4 +1,4 @@
-"""``tidings import``: load profiles, events and definitions into a SQLite workspace.
+"""``tidings import``: load profiles, events and definitions into a workspace.
 
 Everything is checked before anything is written: every bad line of the JSON Lines
 files is reported (file, line, field, reason), and the definitions are applied to a
@@ -150,9 +150,9 @@ def _check(path: Path, kind: str) -> list[BadLine]:
 
 IMPORT = Command(
     name="import",
-    help="load profiles, events and definitions into a SQLite workspace",
+    help="load profiles, events and definitions into a workspace (SQLite or PostgreSQL)",
     description="Load JSON Lines profiles/events and a JSON definitions file into a "
-    "SQLite workspace (created if missing). Every bad line is reported; a file with bad "
+    "workspace (an SQLite file is created if missing). Every bad line is reported; a file with bad "
     "lines imports nothing unless --skip-bad is given.",
     add_arguments=_add_arguments,
     run=_run,

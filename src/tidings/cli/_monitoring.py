@@ -1,4 +1,4 @@
-"""``tidings stats`` and ``tidings report``: the numbers of a SQLite workspace."""
+"""``tidings stats`` and ``tidings report``: the numbers of a workspace (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -106,13 +106,13 @@ def _run_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 STATS = Command(
     name="stats",
-    help="print the numbers of every campaign and bulletin of a SQLite workspace",
+    help="print the numbers of every campaign and bulletin of a workspace (SQLite or PostgreSQL)",
     add_arguments=_add_stats_arguments,
     run=_run_stats,
 )
 REPORT = Command(
     name="report",
-    help="write the monitoring report of a SQLite workspace as one HTML page",
+    help="write the monitoring report of a workspace (SQLite or PostgreSQL) as one HTML page",
     add_arguments=_add_report_arguments,
     run=_run_report,
 )
