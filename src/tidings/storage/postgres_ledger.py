@@ -236,6 +236,16 @@ class PostgresLedger:
             ).fetchall()
         return {row[0] for row in rows}
 
+    def pending_skips(self, source_id: str, dispatch_key: str) -> set[str]:
+        """See :meth:`Ledger.pending_skips`."""
+        with self._connections.connection() as conn:
+            rows = conn.execute(
+                "SELECT identity FROM outcomes WHERE source_id = %s "
+                "AND dispatch_key = %s AND state = 'skipped' AND NOT emitted",
+                [source_id, dispatch_key],
+            ).fetchall()
+        return {row[0] for row in rows}
+
     def outcomes(self, source_id: str) -> list[dict[str, Any]]:
         """See :meth:`Ledger.outcomes`."""
         with self._connections.connection() as conn:
