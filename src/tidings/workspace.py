@@ -158,35 +158,13 @@ class Workspace:
             ArgumentError: the database cannot be reached, or its schema is missing
                 or at another version (the message says to run ``tidings migrate``).
         """
-        try:
-            import psycopg
+        from .storage.postgres import open_postgres
 
-            from .storage._pg import Connections, require_schema
-            from .storage.postgres import PostgresStore
-            from .storage.postgres_ledger import PostgresLedger, PostgresRegistry
-        except ImportError as exc:  # pragma: no cover - the extra is part of dev
-            raise ArgumentError(
-                "PostgreSQL workspaces need psycopg: pip install 'tidings[postgres]'", field="dsn"
-            ) from exc
+        store, ledger, registry = open_postgres(dsn, schema=schema)
         try:
-            connections = Connections(dsn, schema=schema)
-        except psycopg.Error as exc:
-            raise ArgumentError(f"cannot connect to PostgreSQL: {exc}", field="dsn") from exc
-        try:
-            require_schema(connections)
-        except (TidingsError, psycopg.Error) as exc:
-            connections.close()
-            raise ArgumentError(str(exc), field="dsn") from exc
-        try:
-            return cls(
-                PostgresStore(connections=connections),
-                PostgresLedger(connections=connections),
-                PostgresRegistry(connections=connections),
-                clock=clock,
-                workers=workers,
-            )
+            return cls(store, ledger, registry, clock=clock, workers=workers)
         except BaseException:
-            connections.close()
+            store.close()
             raise
 
     def close(self) -> None:

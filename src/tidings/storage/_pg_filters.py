@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Final
 
 from ..audience.evaluate import PROFILE_FIELDS, window_start
-from ..audience.filters import (
+from ..models.filters import (
     AudienceQuery,
     Condition,
     EventFilter,

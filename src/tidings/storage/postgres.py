@@ -23,14 +23,14 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import psycopg
 
 from .._batching import batched
 from ..audience.evaluate import match_text, require_aware
-from ..audience.filters import AudienceQuery, Filter
-from ..errors import TriggerDataError
+from ..errors import ArgumentError, TidingsError, TriggerDataError
+from ..models.filters import AudienceQuery, Filter
 from ..models.users import UserEvent, UserProfile
 from ._pg import Connections, require_schema
 from ._pg_filters import (
@@ -43,7 +43,10 @@ from ._pg_filters import (
 from ._sqlite_rows import from_micros, light_profile_from_row, micros, profile_from_row
 from .memory import BATCH_SIZE, MATCH_VALUE_MAX, encode_json
 
-__all__ = ["PostgresStore"]
+if TYPE_CHECKING:
+    from .postgres_ledger import PostgresLedger, PostgresRegistry
+
+__all__ = ["PostgresStore", "open_postgres"]
 
 _T = TypeVar("_T")
 
@@ -303,3 +306,30 @@ class PostgresStore:
     def close(self) -> None:
         """Close the connections (shared ones too). Idempotent."""
         self._connections.close()
+
+
+def open_postgres(
+    dsn: str, *, schema: str | None = None
+) -> tuple[PostgresStore, PostgresLedger, PostgresRegistry]:
+    """A store, ledger and registry sharing one set of connections to a migrated schema.
+
+    Raises:
+        ArgumentError: the database cannot be reached, or its schema is missing or
+            at another version (the message says to run ``tidings migrate``).
+    """
+    from .postgres_ledger import PostgresLedger, PostgresRegistry
+
+    try:
+        connections = Connections(dsn, schema=schema)
+    except psycopg.Error as exc:
+        raise ArgumentError(f"cannot connect to PostgreSQL: {exc}", field="dsn") from exc
+    try:
+        require_schema(connections)
+    except (TidingsError, psycopg.Error) as exc:
+        connections.close()
+        raise ArgumentError(str(exc), field="dsn") from exc
+    return (
+        PostgresStore(connections=connections),
+        PostgresLedger(connections=connections),
+        PostgresRegistry(connections=connections),
+    )
