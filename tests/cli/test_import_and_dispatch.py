@@ -17,7 +17,9 @@ def db_target(request, tmp_path, capsys):
     schema = f"cli_{uuid.uuid4().hex[:12]}"
     dsn = cluster.dsn("tidings") + f"&options=-c%20tidings.schema%3D{schema}"
     assert main(["migrate", "--db", dsn]) == 0
-    assert json.loads(capsys.readouterr().out)["to_version"] == 1
+    from tidings.storage._pg import SCHEMA_VERSION
+
+    assert json.loads(capsys.readouterr().out)["to_version"] == SCHEMA_VERSION
     return dsn
 
 

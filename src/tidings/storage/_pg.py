@@ -239,6 +239,23 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE TABLE responses (request_key TEXT PRIMARY KEY, body TEXT NOT NULL)",
         "CREATE TABLE activity (seq BIGSERIAL PRIMARY KEY, body TEXT NOT NULL)",
     ),
+    (  # version 2: the senders' outbox (``due``: seconds since the epoch)
+        """CREATE TABLE outbox (
+            seq BIGSERIAL PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            source_id TEXT NOT NULL,
+            identity TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            delivery TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            code INTEGER,
+            due DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX outbox_due ON outbox (state, due)",
+        "CREATE INDEX outbox_source ON outbox (source_id, state)",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)

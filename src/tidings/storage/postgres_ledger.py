@@ -22,15 +22,16 @@ A serialisation failure or deadlock is retried inside (:class:`~tidings.storage.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
 import psycopg
 
-from ..models.records import Record
+from ..models.records import Delivery, Record
 from ._pg import Connections, require_schema
 from .ledger import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
+from .outbox import DELIVERY_STATES, DeliveryUpdate, QueuedDelivery, delivery_from_dict
 from .sqlite_ledger import _OUTCOME_COLUMNS, _outcome_row
 
 __all__ = ["PostgresLedger", "PostgresRegistry"]
@@ -259,6 +260,115 @@ class PostgresLedger:
                 'SELECT DISTINCT source_id COLLATE "C" FROM outcomes ORDER BY 1'
             ).fetchall()
         return [row[0] for row in rows]
+
+    # -- the senders' outbox ---------------------------------------------------------
+
+    def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
+        """See :meth:`Ledger.queue`: a delivery key is queued once (unique ``key``)."""
+        rows = [
+            (
+                d.idempotency_key,
+                d.source_id,
+                d.identity,
+                d.channel,
+                json.dumps(d.to_dict(), ensure_ascii=False, separators=(",", ":")),
+                at.timestamp(),
+            )
+            for d in deliveries
+        ]
+        if not rows:
+            return 0
+
+        def work(conn: psycopg.Connection[Any]) -> int:
+            queued = 0
+            with conn.cursor() as cursor:
+                for row in rows:
+                    cursor.execute(
+                        "INSERT INTO outbox (key, source_id, identity, channel, delivery, "
+                        "state, due) VALUES (%s, %s, %s, %s, %s, 'pending', %s) "
+                        "ON CONFLICT (key) DO NOTHING",
+                        row,
+                    )
+                    queued += max(cursor.rowcount, 0)
+            return queued
+
+        return self._connections.transaction(work)
+
+    def take_due(
+        self,
+        limit: int,
+        *,
+        now: datetime,
+        lease: float,
+        channels: Collection[str] | None = None,
+    ) -> list[QueuedDelivery]:
+        """See :meth:`Ledger.take_due`: rows taken ``FOR UPDATE SKIP LOCKED``."""
+        moment = now.timestamp()
+        only = sorted(channels) if channels is not None else None
+
+        def work(conn: psycopg.Connection[Any]) -> list[QueuedDelivery]:
+            rows = conn.execute(
+                "SELECT seq, delivery, attempts FROM outbox "
+                "WHERE state IN ('pending', 'sent') AND due <= %s "
+                "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
+                "ORDER BY due, seq LIMIT %s FOR UPDATE SKIP LOCKED",
+                [moment, only, only, limit],
+            ).fetchall()
+            if rows:
+                conn.execute(
+                    "UPDATE outbox SET state = 'sent', attempts = attempts + 1, due = %s "
+                    "WHERE seq = ANY(%s)",
+                    [moment + lease, [seq for seq, _, _ in rows]],
+                )
+            return [
+                QueuedDelivery(delivery_from_dict(json.loads(text)), attempts)
+                for _, text, attempts in rows
+            ]
+
+        return self._connections.transaction(work)
+
+    def settle(self, updates: Sequence[DeliveryUpdate], *, now: datetime) -> None:
+        """See :meth:`Ledger.settle`."""
+        rows = [
+            (u.state, max(0, u.attempts - 1), u.error, u.code, (u.due or now).timestamp(), u.key)
+            for u in updates
+        ]
+        if not rows:
+            return
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "UPDATE outbox SET state = %s, attempts = attempts + %s, last_error = %s, "
+                    "code = %s, due = %s WHERE key = %s AND state = 'sent'",
+                    rows,
+                )
+
+        self._connections.transaction(work)
+
+    def delivery_counts(self, source_id: str | None = None) -> dict[str, int]:
+        """See :meth:`Ledger.delivery_counts`."""
+        counts: dict[str, int] = dict.fromkeys(DELIVERY_STATES, 0)
+        with self._connections.connection() as conn:
+            rows = conn.execute(
+                "SELECT state, COUNT(*) FROM outbox "
+                "WHERE %s::text IS NULL OR source_id = %s GROUP BY state",
+                [source_id, source_id],
+            ).fetchall()
+        for state, count in rows:
+            counts[state] = int(count)
+        return counts
+
+    def delivery_states(self, source_id: str) -> list[dict[str, Any]]:
+        """See :meth:`Ledger.delivery_states`."""
+        with self._connections.connection() as conn:
+            rows = conn.execute(
+                "SELECT key, source_id, identity, channel, state, attempts, last_error, code "
+                "FROM outbox WHERE source_id = %s ORDER BY seq",
+                [source_id],
+            ).fetchall()
+        names = ("key", "source_id", "identity", "channel", "state", "attempts", "last_error")
+        return [dict(zip((*names, "code"), row, strict=True)) for row in rows]
 
     def close(self) -> None:
         """Close the connections (shared ones too). Idempotent."""
