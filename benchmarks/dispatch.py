@@ -15,6 +15,12 @@ values it also checks that every worker count wrote byte-identical deliveries.
 
     .venv/bin/python benchmarks/dispatch.py                       # N = 1,000,000
     .venv/bin/python benchmarks/dispatch.py --users 100000 300000 1000000 --workers 1 2
+    .venv/bin/python benchmarks/dispatch.py --users 100000 --workers 1 --db postgresql://...
+
+With ``--db postgresql://...`` the same generated workspace is copied (with COPY,
+once per N, into schema ``bench_N``) into PostgreSQL and the dispatch runs against
+a :meth:`tidings.Workspace.postgres`-style store and a fresh PostgreSQL ledger.
+``--uncapped`` drops the targeting cap (every matched, eligible user is sent to).
 """
 
 from __future__ import annotations
@@ -141,7 +147,76 @@ RAISE = {
 }
 
 
-def measure(store_path: Path, out_dir: Path, users: int, workers: int) -> dict[str, object]:
+def _pg_schema_dsn(dsn: str, schema: str) -> str:
+    joiner = "&" if "?" in dsn else "?"
+    return f"{dsn}{joiner}options=-c%20tidings.schema%3D{schema}"
+
+
+def ensure_postgres(store_path: Path, dsn: str, users: int) -> str:
+    """The generated SQLite workspace copied into PostgreSQL schema ``bench_N`` (once)."""
+    import sqlite3
+
+    import psycopg
+
+    from tidings.storage._pg import migrate
+
+    schema = f"bench_{users}"
+    target = _pg_schema_dsn(dsn, schema)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        done = conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_name = 'bench_done'",
+            [schema],
+        ).fetchone()
+        if done:
+            return target
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE".encode())
+    migrate(target)
+    source = sqlite3.connect(store_path)
+    tables = {
+        "profiles": "identity, name, email, push_tokens, timezone, properties",
+        "events": "identity, name, ts, properties",
+        "event_props": "event_name, prop, value, identity, last_ts",
+    }
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {schema}".encode())
+        for table, columns in tables.items():
+            with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN".encode()) as copy:
+                for row in source.execute(f"SELECT {columns} FROM {table}"):
+                    copy.write_row(row)
+        conn.execute("ANALYZE")
+        conn.execute("CREATE TABLE bench_done (at TIMESTAMPTZ DEFAULT now())")
+    source.close()
+    return target
+
+
+def _postgres_parts(store_dsn: str, dsn: str, users: int, workers: int):
+    import psycopg
+
+    from tidings.storage._pg import migrate
+    from tidings.storage.postgres import PostgresStore
+    from tidings.storage.postgres_ledger import PostgresLedger, PostgresRegistry
+
+    ledger_schema = f"bench_{users}_ledger_w{workers}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {ledger_schema} CASCADE".encode())
+    ledger_dsn = _pg_schema_dsn(dsn, ledger_schema)
+    migrate(ledger_dsn)
+    return (
+        PostgresStore(store_dsn),
+        PostgresLedger(ledger_dsn),
+        PostgresRegistry(ledger_dsn),
+    )
+
+
+def measure(
+    store_path: Path,
+    out_dir: Path,
+    users: int,
+    workers: int,
+    dsn: str | None = None,
+    capped: bool = True,
+) -> dict[str, object]:
     """Run one dispatch and its stage passes in this process; return the figures."""
     import tidings
     from tidings.dispatch import DispatchPlan, HoldOut, may_take_a_slot
@@ -155,16 +230,22 @@ def measure(store_path: Path, out_dir: Path, users: int, workers: int) -> dict[s
         stale.unlink()
     out = out_dir / f"deliveries-{users}-w{workers}.jsonl"
     out.unlink(missing_ok=True)
-    ws = tidings.Workspace(
-        SQLiteStore(store_path),
-        SQLiteLedger(ledger_path),
-        clock=lambda: config.now,
-        workers=workers,
-    )
+    if dsn is not None:
+        store, ledger, registry = _postgres_parts(
+            ensure_postgres(store_path, dsn, users), dsn, users, workers
+        )
+        ws = tidings.Workspace(store, ledger, registry, clock=lambda: config.now, workers=workers)
+    else:
+        ws = tidings.Workspace(
+            SQLiteStore(store_path),
+            SQLiteLedger(ledger_path),
+            clock=lambda: config.now,
+            workers=workers,
+        )
     ws.define_business_event(
         {"name": "Program Released", "properties": ["program_id", "genre", "title"]}
     )
-    ws.publish_bulletin(dict(BULLETIN, targeting_cap=users // 10))
+    ws.publish_bulletin(dict(BULLETIN, targeting_cap=users // 10 if capped else None))
 
     started = time.perf_counter()
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
@@ -215,12 +296,14 @@ def measure(store_path: Path, out_dir: Path, users: int, workers: int) -> dict[s
     serialise_s = time.perf_counter() - t0
     ws.close()
     return {
+        "db": "postgres" if dsn else "sqlite",
+        "capped": capped,
         "users": users,
         "workers": workers,
         "candidates": summary.candidates,
         "sent": summary.sent,
         "held_out": summary.held_out,
-        "capped": summary.capped,
+        "cap_skips": summary.capped,
         "wall_s": round(wall, 2),
         "main_cpu_s": round(main_cpu, 2),
         "users_per_s": round(users / wall),
@@ -242,12 +325,22 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--dir", type=Path, default=Path("out/bench"))
+    parser.add_argument("--db", help="a PostgreSQL DSN: dispatch from PostgreSQL, not SQLite")
+    parser.add_argument("--uncapped", action="store_true", help="no targeting cap")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:  # child process: one measurement, JSON on stdout
         (users,) = args.users
         (workers,) = args.workers
-        print(json.dumps(measure(args.dir / f"store-{users}.db", args.dir, users, workers)))
+        figures = measure(
+            args.dir / f"store-{users}.db",
+            args.dir,
+            users,
+            workers,
+            dsn=args.db,
+            capped=not args.uncapped,
+        )
+        print(json.dumps(figures))
         return
     rows = []
     for users in args.users:
@@ -270,6 +363,8 @@ def main() -> None:
                     str(workers),
                     "--dir",
                     str(args.dir),
+                    *(["--db", args.db] if args.db else []),
+                    *(["--uncapped"] if args.uncapped else []),
                 ],
                 check=True,
                 capture_output=True,

@@ -4,9 +4,12 @@ Deadlines are off: CI machines are shared and a slow example is not a failure.
 ``TIDINGS_HYPOTHESIS_PROFILE=thorough`` runs ten times more examples.
 """
 
+import itertools
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
+from tests._postgres import Cluster, ClusterUnavailableError
 
 settings.register_profile(
     "default",
@@ -16,3 +19,33 @@ settings.register_profile(
 )
 settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=1000)
 settings.load_profile(os.environ.get("TIDINGS_HYPOTHESIS_PROFILE", "default"))
+
+
+# -- a throwaway PostgreSQL cluster (tests/_postgres.py) ---------------------------------
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """One PostgreSQL cluster for the session (initdb in a temporary directory, unix socket).
+
+    Skips (with the reason) only when no server can be started here; CI installs one.
+    """
+    try:
+        cluster = Cluster()
+        cluster.start()
+    except ClusterUnavailableError as exc:
+        pytest.skip(f"no PostgreSQL server can be started: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_cluster):
+    """The DSN of a fresh tidings schema (migrated in), named by the DSN's ``tidings.schema``."""
+    from tidings.storage._pg import migrate
+
+    schema = f"t{os.getpid()}_{next(_databases)}"
+    dsn = postgres_cluster.dsn("tidings") + f"&options=-c%20tidings.schema%3D{schema}"
+    migrate(dsn)
+    return dsn

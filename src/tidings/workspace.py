@@ -138,6 +138,35 @@ class Workspace:
                 f"cannot open {str(path)!r} as a tidings database: {exc}", field="path"
             ) from exc
 
+    @classmethod
+    def postgres(
+        cls,
+        dsn: str,
+        *,
+        schema: str | None = None,
+        clock: Clock | None = None,
+        workers: int = 1,
+    ) -> Workspace:
+        """A workspace in a PostgreSQL database, shared by many processes and machines.
+
+        Needs the ``postgres`` extra (``pip install 'tidings[postgres]'``, psycopg 3)
+        and a schema created by ``tidings migrate --db <dsn>``: ``schema``, else the
+        DSN's ``tidings.schema`` setting (``?options=-c%20tidings.schema%3DNAME``),
+        else ``tidings``. Store, ledger and registry share one set of connections.
+
+        Raises:
+            ArgumentError: the database cannot be reached, or its schema is missing
+                or at another version (the message says to run ``tidings migrate``).
+        """
+        from .storage.postgres import open_postgres
+
+        store, ledger, registry = open_postgres(dsn, schema=schema)
+        try:
+            return cls(store, ledger, registry, clock=clock, workers=workers)
+        except BaseException:
+            store.close()
+            raise
+
     def close(self) -> None:
         """Close the store, the ledger and the registry."""
         self.store.close()

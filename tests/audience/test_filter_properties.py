@@ -11,6 +11,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -224,12 +225,48 @@ match_rows = st.lists(event_rows | match_conditions(ProfileMatch), min_size=1, m
 SETTINGS = settings(
     max_examples=int(os.environ.get("TIDINGS_DIFF_EXAMPLES", "100")),
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
 
-def _load(profile_list: list[UserProfile], event_list: list[UserEvent]):
-    memory, sqlite = MemoryStore(), SQLiteStore(":memory:")
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_store(request):
+    """Makes the SQL store each example compares with memory: SQLite, or PostgreSQL (emptied)."""
+    if request.param == "sqlite":
+        yield lambda: SQLiteStore(":memory:")
+        return
+    import psycopg
+
+    from tidings.storage.postgres import PostgresStore
+
+    dsn = request.getfixturevalue("postgres_dsn")
+    store = PostgresStore(dsn)
+
+    class Emptied:
+        """The one PostgreSQL store, emptied; the examples' ``close`` keeps it open."""
+
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+        def close(self):
+            pass
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+
+        def fresh():
+            for table in ("profiles", "events", "event_props"):
+                conn.execute(
+                    psycopg.sql.SQL("DELETE FROM {}").format(psycopg.sql.Identifier(table))
+                )
+            return Emptied()
+
+        conn.execute("SELECT set_config('search_path', current_setting('tidings.schema'), false)")
+        yield fresh
+    store.close()
+
+
+def _load(profile_list: list[UserProfile], event_list: list[UserEvent], make_sql):
+    memory, sqlite = MemoryStore(), make_sql()
     for store in (memory, sqlite):
         store.upsert_profiles(profile_list)
         store.append_events(event_list)
@@ -250,8 +287,8 @@ def _both_audiences(memory, sqlite, query):
 
 @SETTINGS
 @given(worlds(), conditions(PropertyFilter) | event_filters)
-def test_each_filter_alone_identical_in_memory_and_sqlite(world, rule):
-    memory, sqlite = _load(*world)
+def test_each_filter_alone_identical_in_memory_and_sqlite(sql_store, world, rule):
+    memory, sqlite = _load(*world, sql_store)
     matched = sqlite.matching_identities(IDENTITIES, [rule], now=NOW)
     from_memory, from_sqlite = _both_audiences(memory, sqlite, AudienceQuery(filters=(rule,)))
     assert [p.identity for p in from_sqlite] == [p.identity for p in from_memory]
@@ -261,8 +298,8 @@ def test_each_filter_alone_identical_in_memory_and_sqlite(world, rule):
 
 @SETTINGS
 @given(worlds(), match_rules, match_values, segments)
-def test_each_match_alone_identical_in_memory_and_sqlite(world, rule, value, segment):
-    memory, sqlite = _load(*world)
+def test_each_match_alone_identical_in_memory_and_sqlite(sql_store, world, rule, value, segment):
+    memory, sqlite = _load(*world, sql_store)
     query = AudienceQuery(segment=segment, matches=((rule, value),))
     from_memory, from_sqlite = _both_audiences(memory, sqlite, query)
     assert [p.identity for p in from_sqlite] == [p.identity for p in from_memory]
@@ -324,9 +361,9 @@ def _condition_holds(condition, properties, business) -> bool:
 
 @SETTINGS
 @given(worlds(), queries)
-def test_audience_identical_in_memory_and_sqlite(world, query):
+def test_audience_identical_in_memory_and_sqlite(sql_store, world, query):
     profile_list, event_list = world
-    memory, sqlite = _load(profile_list, event_list)
+    memory, sqlite = _load(profile_list, event_list, sql_store)
     from_memory, from_sqlite = _both_audiences(memory, sqlite, query)
     assert [p.identity for p in from_sqlite] == [p.identity for p in from_memory]
     # Profiles read back from SQLite equal the ones stored.
@@ -345,9 +382,9 @@ def test_audience_identical_in_memory_and_sqlite(world, query):
 
 @SETTINGS
 @given(worlds(), filters, st.lists(st.sampled_from([*IDENTITIES, "unknown"]), max_size=8))
-def test_matching_identities_identical_in_memory_and_sqlite(world, filter_list, asked):
+def test_matching_identities_identical_in_memory_and_sqlite(sql_store, world, filter_list, asked):
     profile_list, event_list = world
-    memory, sqlite = _load(profile_list, event_list)
+    memory, sqlite = _load(profile_list, event_list, sql_store)
     try:
         from_sqlite = sqlite.matching_identities(asked, filter_list, now=NOW)
     finally:
@@ -375,9 +412,9 @@ def test_matching_identities_identical_in_memory_and_sqlite(world, filter_list, 
     st.none() | st.sampled_from(EVENT_NAMES),
     st.none() | timestamps,
 )
-def test_events_for_identical_in_memory_and_sqlite(world, identity, name, since):
+def test_events_for_identical_in_memory_and_sqlite(sql_store, world, identity, name, since):
     _, event_list = world
-    memory, sqlite = _load([], event_list)
+    memory, sqlite = _load([], event_list, sql_store)
     try:
         from_sqlite = sqlite.events_for(identity, name=name, since=since)
     finally:

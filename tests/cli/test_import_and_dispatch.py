@@ -1,8 +1,27 @@
-"""`tidings import` and `tidings dispatch` against a SQLite workspace, in-process."""
+"""`tidings import` and `tidings dispatch` against a SQLite or PostgreSQL workspace, in-process."""
 
 import json
+import uuid
+
+import pytest
 
 from tidings.cli import main
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_target(request, tmp_path, capsys):
+    """The ``--db`` of a test: an SQLite file, or a PostgreSQL DSN (migrated first)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ws.db")
+    cluster = request.getfixturevalue("postgres_cluster")
+    schema = f"cli_{uuid.uuid4().hex[:12]}"
+    dsn = cluster.dsn("tidings") + f"&options=-c%20tidings.schema%3D{schema}"
+    assert main(["migrate", "--db", dsn]) == 0
+    from tidings.storage._pg import SCHEMA_VERSION
+
+    assert json.loads(capsys.readouterr().out)["to_version"] == SCHEMA_VERSION
+    return dsn
+
 
 DEFINITIONS = {
     "business_events": [{"name": "Program Released", "properties": ["genre"]}],
@@ -39,7 +58,7 @@ def _write_jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
-def _workspace(tmp_path, capsys):
+def _workspace(tmp_path, capsys, db=None):
     profiles = tmp_path / "profiles.jsonl"
     events = tmp_path / "events.jsonl"
     _write_jsonl(
@@ -60,7 +79,7 @@ def _workspace(tmp_path, capsys):
     )
     definitions = tmp_path / "defs.json"
     definitions.write_text(json.dumps(DEFINITIONS), encoding="utf-8")
-    db = tmp_path / "ws.db"
+    db = db or tmp_path / "ws.db"
     code = main(
         [
             "import",
@@ -83,8 +102,8 @@ def _workspace(tmp_path, capsys):
     return db
 
 
-def test_dispatch_business_event_writes_deliveries(tmp_path, capsys):
-    db = _workspace(tmp_path, capsys)
+def test_dispatch_business_event_writes_deliveries(tmp_path, capsys, db_target):
+    db = _workspace(tmp_path, capsys, db_target)
     body = tmp_path / "raise.json"
     body.write_text(
         json.dumps(
@@ -108,8 +127,8 @@ def test_dispatch_business_event_writes_deliveries(tmp_path, capsys):
     assert report["summary"]["sent"] == 5
 
 
-def test_dispatch_trigger_and_fail_response(tmp_path, capsys):
-    db = _workspace(tmp_path, capsys)
+def test_dispatch_trigger_and_fail_response(tmp_path, capsys, db_target):
+    db = _workspace(tmp_path, capsys, db_target)
     body = tmp_path / "trigger.json"
     body.write_text(
         json.dumps(
@@ -247,3 +266,36 @@ def test_import_skip_bad_imports_the_good_lines_with_counts(tmp_path, capsys):
     }
     assert [line.split(", line ")[1][0] for line in err.splitlines()] == ["2", "3", "5"]
     assert _profile_count(db) == 2
+
+
+def test_a_dsn_without_the_schema_says_to_migrate(postgres_cluster, tmp_path, capsys):
+    dsn = postgres_cluster.dsn("tidings") + "&options=-c%20tidings.schema%3Dnever_migrated"
+    body = tmp_path / "b.json"
+    body.write_text("{}")
+    code = main(["dispatch", "--db", dsn, "--trigger", str(body), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "is at version 0" in err
+    assert "tidings migrate" in err
+
+
+def test_an_unreachable_dsn_is_one_line_exit_2(tmp_path, capsys):
+    dsn = f"postgresql://nobody@/none?host={tmp_path}"
+    assert main(["migrate", "--db", dsn]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tidings: error: --db postgresql://nobody@/none")
+    assert len(err.strip().splitlines()) == 1
+    assert main(["stats", "--db", dsn]) == 2
+    assert "cannot connect to PostgreSQL" in capsys.readouterr().err
+
+
+def test_migrate_an_sqlite_file_records_its_version(tmp_path, capsys):
+    db = tmp_path / "new.db"
+    assert main(["migrate", "--db", str(db)]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "db": str(db),
+        "from_version": 0,
+        "to_version": 1,
+    }
+    assert main(["migrate", "--db", str(db)]) == 0
+    assert json.loads(capsys.readouterr().out)["from_version"] == 1

@@ -15,9 +15,14 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FAST = Backoff(base=0.01, cap=0.02, retries=1, max_wait=5.0)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def ledger(request, tmp_path):
-    made = MemoryLedger() if request.param == "memory" else SQLiteLedger(tmp_path / "l.db")
+    if request.param == "postgres":
+        from tidings.storage.postgres_ledger import PostgresLedger
+
+        made = PostgresLedger(request.getfixturevalue("postgres_dsn"))
+    else:
+        made = MemoryLedger() if request.param == "memory" else SQLiteLedger(tmp_path / "l.db")
     yield made
     made.close()
 

@@ -5,13 +5,17 @@ import pytest
 from tidings.storage import MemoryStore, SQLiteStore
 
 
-@pytest.fixture(params=["memory", "sqlite-memory", "sqlite-file"])
+@pytest.fixture(params=["memory", "sqlite-memory", "sqlite-file", "postgres"])
 def store(request, tmp_path):
     if request.param == "memory":
         made = MemoryStore()
     elif request.param == "sqlite-memory":
         made = SQLiteStore(":memory:")
-    else:
+    elif request.param == "sqlite-file":
         made = SQLiteStore(tmp_path / "store.db")
+    else:
+        from tidings.storage.postgres import PostgresStore
+
+        made = PostgresStore(request.getfixturevalue("postgres_dsn"))
     yield made
     made.close()

@@ -7,9 +7,14 @@ import pytest
 from tidings.storage import MemoryRegistry, SQLiteRegistry
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def registry(request, tmp_path):
-    reg = MemoryRegistry() if request.param == "memory" else SQLiteRegistry(tmp_path / "r.db")
+    if request.param == "postgres":
+        from tidings.storage.postgres_ledger import PostgresRegistry
+
+        reg = PostgresRegistry(request.getfixturevalue("postgres_dsn"))
+    else:
+        reg = MemoryRegistry() if request.param == "memory" else SQLiteRegistry(tmp_path / "r.db")
     yield reg
     reg.close()
 

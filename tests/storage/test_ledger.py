@@ -23,9 +23,14 @@ def claim_under_cap(ledger, source_id, identities, cap):
     return {identity for identity, verdict in results.items() if verdict == "ok"}
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def ledger(request, tmp_path):
-    led = MemoryLedger() if request.param == "memory" else SQLiteLedger(tmp_path / "l.db")
+    if request.param == "postgres":
+        from tidings.storage.postgres_ledger import PostgresLedger
+
+        led = PostgresLedger(request.getfixturevalue("postgres_dsn"))
+    else:
+        led = MemoryLedger() if request.param == "memory" else SQLiteLedger(tmp_path / "l.db")
     yield led
     led.close()
 
@@ -121,3 +126,40 @@ def test_sources_lists_every_source_with_outcomes(ledger):
         [Skip("b", "u1", "control_group"), Skip("a", "u2", "filtered_out")], dispatch_key="d", at=at
     )
     assert ledger.sources() == ["a", "b"]
+
+
+def test_outcomes_pending_and_emitted_agree_on_every_ledger(ledger):
+    from datetime import UTC, datetime
+
+    from tidings.models.records import Delivery, Skip
+
+    at = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    records = [
+        Delivery("campaign", "c", "u1", "push", {"title": "t"}, at, "key-1", ("tok",)),
+        Delivery("campaign", "c", "u3", "push", {"title": "t"}, at, "key-3", ("tok",)),
+        Skip("c", "u2", "control_group", "held out"),
+        Skip("c", "u4", "filtered_out"),
+    ]
+    ledger.record(records, dispatch_key="d", at=at)
+    assert ledger.pending_keys("c", "d") == {"key-1", "key-3"}
+    assert ledger.pending_skips("c", "d") == {"u2", "u4"}
+    ledger.record([], dispatch_key="d", at=at, emitted=("c", ["u1", "u2"]))
+    assert ledger.pending_keys("c", "d") == {"key-3"}
+    assert ledger.pending_skips("c", "d") == {"u4"}
+    assert ledger.emitted("c", "d", ["u1", "u2", "u3"]) == {
+        "u1": ("sent", None),
+        "u2": ("skipped", "control_group"),
+    }
+    # An emitted outcome is never replaced; a pending one is.
+    ledger.record(
+        [Skip("c", "u1", "filtered_out"), Skip("c", "u3", "filtered_out")], dispatch_key="d", at=at
+    )
+    rows = {row["identity"]: row for row in ledger.outcomes("c")}
+    assert [rows[i]["state"] for i in ("u1", "u2", "u3", "u4")] == [
+        "sent",
+        "skipped",
+        "skipped",
+        "skipped",
+    ]
+    assert rows["u3"]["reason"] == "filtered_out"
+    assert [row["identity"] for row in ledger.outcomes("c")] == ["u1", "u3", "u2", "u4"]

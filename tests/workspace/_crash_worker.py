@@ -1,6 +1,7 @@
-"""Run one capped, DND-aware bulletin dispatch against a SQLite workspace (for crash tests).
+"""Run one capped, DND-aware bulletin dispatch against a workspace (for crash tests).
 
 usage: python _crash_worker.py setup DB | run DB OUT
+(DB: an SQLite file, or a PostgreSQL DSN whose schema is migrated)
 """
 
 import sys
@@ -12,8 +13,14 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 ZONES = ["Asia/Kolkata", "America/New_York", "Europe/Berlin", "Pacific/Kiritimati", "Etc/GMT+12"]
 
 
+def _open(path: str) -> tidings.Workspace:
+    if path.startswith("postgresql://"):
+        return tidings.Workspace.postgres(path, clock=lambda: NOW)
+    return tidings.Workspace.sqlite(path, clock=lambda: NOW)
+
+
 def setup(path: str, users: int = 3000) -> None:
-    ws = tidings.Workspace.sqlite(path, clock=lambda: NOW)
+    ws = _open(path)
     ws.upsert_profiles(
         {
             "identity": f"u{i:05d}",
@@ -57,7 +64,7 @@ def setup(path: str, users: int = 3000) -> None:
 
 
 def run(path: str, out: str) -> None:
-    ws = tidings.Workspace.sqlite(path, clock=lambda: NOW)
+    ws = _open(path)
     body = {
         "business_event": "Program Released",
         "name": "ep 1",

@@ -107,9 +107,11 @@ ORDER_CAMPAIGN = {
 }
 
 
-def make_workspace(kind: str, tmp_path, users: int = 400) -> tidings.Workspace:
+def make_workspace(kind: str, tmp_path, users: int = 400, dsn: str = "") -> tidings.Workspace:
     if kind == "memory":
         ws = tidings.Workspace(clock=fixed_clock)
+    elif kind == "postgres":
+        ws = tidings.Workspace.postgres(dsn, clock=fixed_clock)
     else:
         ws = tidings.Workspace.sqlite(tmp_path / "ws.db", clock=fixed_clock)
     profiles, events = streaming_users(users)
@@ -118,9 +120,10 @@ def make_workspace(kind: str, tmp_path, users: int = 400) -> tidings.Workspace:
     return ws
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def workspace(request, tmp_path):
-    ws = make_workspace(request.param, tmp_path)
+    dsn = request.getfixturevalue("postgres_dsn") if request.param == "postgres" else ""
+    ws = make_workspace(request.param, tmp_path, dsn=dsn)
     yield ws
     ws.close()
 

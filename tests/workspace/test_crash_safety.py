@@ -55,9 +55,24 @@ def test_killed_dispatch_rerun_yields_exactly_the_uninterrupted_deliveries(seede
     db, reference = seeded
     work = tmp_path / "ws.db"
     shutil.copy(db, work)
+    _kill_and_rerun(str(work), tmp_path, seed, reference)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_killed_postgres_dispatch_rerun_yields_the_sqlite_reference(
+    seeded, postgres_dsn, tmp_path, seed
+):
+    # A fresh PostgreSQL workspace seeded like the SQLite one: the uninterrupted
+    # SQLite run's deliveries are the reference (identical on both stores).
+    _, reference = seeded
+    _run("setup", postgres_dsn)
+    _kill_and_rerun(postgres_dsn, tmp_path, seed, reference)
+
+
+def _kill_and_rerun(work: str, tmp_path, seed, reference):
     out = tmp_path / "out.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, str(WORKER), "run", str(work), str(out)],
+        [sys.executable, str(WORKER), "run", work, str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -70,7 +85,7 @@ def test_killed_dispatch_rerun_yields_exactly_the_uninterrupted_deliveries(seede
         time.sleep(0.002)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    _run("run", str(work), str(out))
+    _run("run", work, str(out))
     got = _deliveries(out)
     assert len(got) == len({key for _, key, _, _ in got})  # nobody twice
     assert sorted(got) == sorted(reference)  # nobody lost, same payloads and send times

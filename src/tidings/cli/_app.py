@@ -15,6 +15,7 @@ from ._command import EXIT_ERROR, EXIT_USAGE, Command, Handler, UsageError, one_
 from ._demo import DEMO
 from ._dispatch import DISPATCH
 from ._import import IMPORT
+from ._migrate import MIGRATE
 from ._monitoring import REPORT, STATS
 from ._preview import PREVIEW
 from ._send import SEND
@@ -23,7 +24,16 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 logger = logging.getLogger("tidings.cli")
 
-COMMANDS: Final[tuple[Command, ...]] = (PREVIEW, DEMO, IMPORT, DISPATCH, SEND, STATS, REPORT)
+COMMANDS: Final[tuple[Command, ...]] = (
+    PREVIEW,
+    DEMO,
+    MIGRATE,
+    IMPORT,
+    DISPATCH,
+    SEND,
+    STATS,
+    REPORT,
+)
 """Every subcommand, in the order ``tidings --help`` lists them."""
 
 
@@ -60,7 +70,7 @@ def _failure(exc: BaseException) -> str | None:
         return one_line(str(exc))
     if isinstance(exc, TidingsError):
         return _joined(str(exc))
-    if isinstance(exc, sqlite3.DatabaseError):
+    if isinstance(exc, sqlite3.DatabaseError) or type(exc).__module__.startswith("psycopg"):
         return one_line(f"the workspace database cannot be used ({exc})")
     if isinstance(exc, RecursionError):
         return "the input is nested too deeply"

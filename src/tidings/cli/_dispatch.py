@@ -1,4 +1,4 @@
-"""``tidings dispatch``: raise a business event or trigger a campaign against a SQLite workspace."""
+"""``tidings dispatch``: raise a business event or trigger a campaign against a workspace."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TextIO
 from ..models.records import Delivery, Record
 from ..sinks import JsonLinesSink
 from ._command import EXIT_ERROR, EXIT_OK, Command, output_error, read_object
-from ._workspace import open_workspace
+from ._workspace import DB_HELP, db_argument, open_workspace
 
 __all__ = ["DISPATCH", "Progress"]
 
@@ -83,7 +83,7 @@ def _positive_int(text: str) -> int:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, required=True, help="the SQLite workspace file")
+    parser.add_argument("--db", type=db_argument, required=True, help=DB_HELP)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--business-event", type=Path, metavar="BODY.json", help="Bulletins API body"
@@ -134,7 +134,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 DISPATCH = Command(
     name="dispatch",
-    help="raise a business event or trigger a campaign against a SQLite workspace",
+    help="raise a business event or trigger a campaign against a workspace (SQLite or PostgreSQL)",
     description="Raise a business event (Bulletins API body) or trigger a campaign "
     "(External Trigger API body) and write the deliveries as JSON Lines.",
     add_arguments=_add_arguments,

@@ -1,4 +1,4 @@
-"""``tidings import``: load profiles, events and definitions into a SQLite workspace.
+"""``tidings import``: load profiles, events and definitions into a workspace.
 
 Everything is checked before anything is written: every bad line of the JSON Lines
 files is reported (file, line, field, reason), and the definitions are applied to a
@@ -27,7 +27,7 @@ from ._command import (
     one_line,
     read_object,
 )
-from ._workspace import open_workspace
+from ._workspace import DB_HELP, db_argument, open_workspace
 
 __all__ = ["IMPORT"]
 
@@ -44,7 +44,7 @@ _REGISTRY_KINDS: Final = ("settings", "business_event", "control_group", "bullet
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, required=True, help="the SQLite workspace file")
+    parser.add_argument("--db", type=db_argument, required=True, help=DB_HELP)
     parser.add_argument("--profiles", type=Path, help="JSON Lines file of user profiles")
     parser.add_argument("--events", type=Path, help="JSON Lines file of user events")
     parser.add_argument(
@@ -150,9 +150,9 @@ def _check(path: Path, kind: str) -> list[BadLine]:
 
 IMPORT = Command(
     name="import",
-    help="load profiles, events and definitions into a SQLite workspace",
+    help="load profiles, events and definitions into a workspace (SQLite or PostgreSQL)",
     description="Load JSON Lines profiles/events and a JSON definitions file into a "
-    "SQLite workspace (created if missing). Every bad line is reported; a file with bad "
+    "workspace (an SQLite file is created if missing). Every bad line is reported; a file with bad "
     "lines imports nothing unless --skip-bad is given.",
     add_arguments=_add_arguments,
     run=_run,

@@ -1,4 +1,4 @@
-"""``tidings stats`` and ``tidings report``: the numbers of a SQLite workspace."""
+"""``tidings stats`` and ``tidings report``: the numbers of a workspace (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ._command import EXIT_OK, Command, output_error
-from ._workspace import open_workspace
+from ._workspace import DB_HELP, db_argument, db_label, open_workspace
 
 if TYPE_CHECKING:
     from ..stats import WorkspaceStats
@@ -27,7 +27,7 @@ def _when(text: str) -> date | datetime:
 
 
 def _add_monitoring_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, required=True, help="the SQLite workspace file")
+    parser.add_argument("--db", type=db_argument, required=True, help=DB_HELP)
     parser.add_argument(
         "--source",
         action="append",
@@ -99,20 +99,20 @@ def _run_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     stats = _compute(args)
     with output_error(args.out, "report"):
-        path = write_report(stats, args.out, title=args.title, workspace=str(args.db))
+        path = write_report(stats, args.out, title=args.title, workspace=db_label(args.db))
     out.write(f"wrote {path}\n")
     return EXIT_OK
 
 
 STATS = Command(
     name="stats",
-    help="print the numbers of every campaign and bulletin of a SQLite workspace",
+    help="print the numbers of every campaign and bulletin of a workspace (SQLite or PostgreSQL)",
     add_arguments=_add_stats_arguments,
     run=_run_stats,
 )
 REPORT = Command(
     name="report",
-    help="write the monitoring report of a SQLite workspace as one HTML page",
+    help="write the monitoring report of a workspace (SQLite or PostgreSQL) as one HTML page",
     add_arguments=_add_report_arguments,
     run=_run_report,
 )

@@ -1,4 +1,8 @@
-"""Opening the SQLite workspace a command names with ``--db``, with one-line errors."""
+"""Opening the workspace a command names with ``--db``, with one-line errors.
+
+``--db`` is an SQLite file, or a PostgreSQL DSN (``postgresql://...``), which
+must hold a schema created by ``tidings migrate --db <dsn>``.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,61 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ArgumentError
+from ..storage._dsn import is_postgres_dsn
 from ..workspace import Workspace
 from ._command import UsageError
 
-__all__ = ["open_workspace"]
+__all__ = ["DB_HELP", "db_argument", "db_label", "open_workspace"]
+
+DB_HELP: Final = "the workspace: an SQLite file, or a PostgreSQL DSN (postgresql://...)"
+
+
+def db_argument(text: str) -> Path | str:
+    """The ``--db`` argument type: a DSN stays text, anything else is a file path."""
+    return text if is_postgres_dsn(text) else Path(text)
+
+
+def db_label(db: Path | str) -> str:
+    """``db`` for showing (reports, messages): a DSN without its password."""
+    if isinstance(db, Path):
+        return str(db)
+    parts = urlsplit(db)
+    if parts.password is None:
+        return db
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 @contextmanager
-def open_workspace(db: Path, *, create: bool = False, workers: int = 1) -> Iterator[Workspace]:
-    """The SQLite workspace in ``db``, closed on exit.
+def open_workspace(
+    db: Path | str, *, create: bool = False, workers: int = 1
+) -> Iterator[Workspace]:
+    """The workspace in ``db`` (an SQLite file or a PostgreSQL DSN), closed on exit.
 
     Args:
-        db: The ``--db`` file.
-        create: Create the file when it does not exist (``tidings import``).
-        workers: Passed to :meth:`tidings.Workspace.sqlite`.
+        db: The ``--db`` file or DSN.
+        create: Create the SQLite file when it does not exist (``tidings import``);
+            a PostgreSQL schema is only ever created by ``tidings migrate``.
+        workers: Passed to :meth:`tidings.Workspace.sqlite` / ``postgres``.
 
     Raises:
         UsageError: ``db`` is missing (unless ``create``), a directory, or not an
-            SQLite database (or not one tidings can open).
+            SQLite database (or not one tidings can open); a DSN whose server
+            cannot be reached or whose schema is missing or at another version.
     """
+    if isinstance(db, str):
+        try:
+            ws = Workspace.postgres(db, workers=workers)
+        except ArgumentError as exc:
+            raise UsageError(f"--db {db_label(db)}: {' '.join(str(exc).split())}") from None
+        try:
+            yield ws
+        finally:
+            ws.close()
+        return
     if db.is_dir():
         raise UsageError(f"--db {db} is a directory, not a workspace file")
     if not create and not db.is_file():

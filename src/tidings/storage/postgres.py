@@ -1,0 +1,335 @@
+"""The PostgreSQL store: profiles and events shared by many processes and machines.
+
+The same :class:`~tidings.storage.base.Store` contract as
+:class:`~tidings.storage.sqlite.SQLiteStore`, in a schema of its own created by
+:func:`tidings.storage.postgres_schema.migrate` (``tidings migrate --db
+postgresql://...``). Tables mirror SQLite's (see :mod:`tidings.storage._pg`):
+``profiles`` and ``events`` keep the JSON text they were given (``properties``,
+so key order survives a round trip) beside a generated ``jsonb`` copy (``props``)
+that filters query; ``event_props`` is the match index, as in SQLite.
+
+Audiences are one SQL statement (:mod:`tidings.storage._pg_filters`) read through
+a server-side cursor 1,000 rows at a time. Writes load each batch of 5,000 rows
+with ``COPY`` into a temporary table and upsert from it in the same transaction.
+"""
+
+# ruff: noqa: S608
+# S608 (SQL built with f-strings): only fragments this module or _pg_filters generates
+# are spliced; every value from data or filters is bound as a parameter.
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import psycopg
+
+from .._batching import batched
+from ..audience.evaluate import match_text, require_aware
+from ..errors import ArgumentError, TidingsError, TriggerDataError
+from ..models.filters import AudienceQuery, Filter
+from ..models.users import UserEvent, UserProfile
+from ._pg import Connections, require_schema
+from ._pg_filters import (
+    PG_LIGHT_PROFILE_COLUMNS,
+    PG_PROFILE_COLUMNS,
+    PgFilterCompiler,
+    pg_audience_sql,
+    pg_where,
+)
+from ._sqlite_rows import from_micros, light_profile_from_row, micros, profile_from_row
+from .memory import BATCH_SIZE, MATCH_VALUE_MAX, encode_json
+
+if TYPE_CHECKING:
+    from .postgres_ledger import PostgresLedger, PostgresRegistry
+
+__all__ = ["PostgresStore", "open_postgres"]
+
+_T = TypeVar("_T")
+
+_FETCH_SIZE: Final = 1_000
+_cursor_names = itertools.count()
+
+
+def _q(text: str) -> bytes:
+    """A statement built at run time, as psycopg takes it (only our own fragments)."""
+    return text.encode()
+
+
+class PostgresStore:
+    """Profiles and events in a PostgreSQL database (schema ``tidings`` by default).
+
+    Args:
+        dsn: A libpq connection string or ``postgresql://`` URI.
+        schema: The schema holding the tables (default: the DSN's ``tidings.schema``,
+            else ``tidings``).
+        connections: Connections to share with a ledger and registry (then ``dsn``
+            and ``schema`` are theirs).
+
+    Raises:
+        TidingsError: the schema is missing or at another version (run ``tidings migrate``).
+        psycopg.OperationalError: the server cannot be reached.
+    """
+
+    def __init__(
+        self,
+        dsn: str = "",
+        *,
+        schema: str | None = None,
+        connections: Connections | None = None,
+    ) -> None:
+        self._connections = connections or Connections(dsn, schema=schema)
+        try:
+            require_schema(self._connections)
+        except BaseException:
+            self._connections.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self._connections.schema!r})"
+
+    def _fetchall(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self._connections.connection() as conn:
+            return conn.execute(_q(sql), params).fetchall()
+
+    def _stream(
+        self, sql: str, params: Sequence[object], build: Callable[[tuple[Any, ...]], _T]
+    ) -> Iterator[_T]:
+        """Rows of a query through a server-side cursor, built in batches of 1,000."""
+        with (
+            self._connections.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name=f"tidings_audience_{next(_cursor_names)}") as cursor,
+        ):
+            cursor.itersize = _FETCH_SIZE
+            cursor.execute(_q(sql), params)
+            while rows := cursor.fetchmany(_FETCH_SIZE):
+                yield from map(build, rows)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def _load(self, what: str, work: Callable[[psycopg.Connection[Any]], None]) -> None:
+        try:
+            self._connections.transaction(work)
+        except (UnicodeEncodeError, psycopg.DataError) as exc:
+            raise TriggerDataError(f"{what} hold text PostgreSQL cannot store: {exc}") from exc
+
+    def upsert_profiles(self, profiles: Iterable[UserProfile]) -> int:
+        """Insert or replace profiles by identity; return how many were written.
+
+        One transaction per 5,000 profiles: ``COPY`` into a temporary table, then
+        one upsert (the last of duplicate identities wins, as in SQLite).
+
+        Raises:
+            TriggerDataError: a profile cannot be stored (properties not JSON, NUL characters).
+        """
+        written = 0
+        for batch in batched(profiles, BATCH_SIZE):
+            rows = {
+                p.identity: (
+                    p.identity,
+                    p.name,
+                    p.email,
+                    encode_json(list(p.push_tokens), what=f"profile {p.identity!r}"),
+                    p.timezone,
+                    encode_json(p.properties, what=f"profile {p.identity!r}"),
+                )
+                for p in batch
+            }
+
+            def work(
+                conn: psycopg.Connection[Any], rows: Iterable[tuple[object, ...]] = rows.values()
+            ) -> None:
+                conn.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS profiles_in (identity TEXT, name TEXT, "
+                    "email TEXT, push_tokens TEXT, timezone TEXT, properties TEXT) "
+                    "ON COMMIT DELETE ROWS"
+                )
+                with conn.cursor().copy(
+                    "COPY profiles_in (identity, name, email, push_tokens, timezone, properties) "
+                    "FROM STDIN"
+                ) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                conn.execute(
+                    "INSERT INTO profiles "
+                    "(identity, name, email, push_tokens, timezone, properties) "
+                    "SELECT identity, name, email, push_tokens, timezone, properties "
+                    "FROM profiles_in "
+                    "ON CONFLICT (identity) DO UPDATE SET name = excluded.name, "
+                    "email = excluded.email, push_tokens = excluded.push_tokens, "
+                    "timezone = excluded.timezone, properties = excluded.properties"
+                )
+
+            self._load("profiles", work)
+            written += len(batch)
+        return written
+
+    def append_events(self, events: Iterable[UserEvent]) -> int:
+        """Append events; return how many were written.
+
+        One transaction per 5,000 events: ``COPY`` into ``events``, and the match
+        index (``event_props``) upserted from a temporary table.
+
+        Raises:
+            TriggerDataError: an event cannot be stored (properties not JSON, NUL characters).
+        """
+        written = 0
+        for batch in batched(events, BATCH_SIZE):
+            rows: list[tuple[object, ...]] = []
+            props: dict[tuple[str, str, str, str], int] = {}
+            for event in batch:
+                ts = micros(event.timestamp)
+                what = f"event {event.name!r} of {event.identity!r}"
+                rows.append(
+                    (event.identity, event.name, ts, encode_json(event.properties, what=what))
+                )
+                for key, value in event.properties.items():
+                    text = match_text(value)
+                    if text is not None and len(text) <= MATCH_VALUE_MAX:
+                        index = (event.name, key, text, event.identity)
+                        props[index] = max(ts, props.get(index, ts))
+
+            def work(
+                conn: psycopg.Connection[Any],
+                rows: list[tuple[object, ...]] = rows,
+                props: dict[tuple[str, str, str, str], int] = props,
+            ) -> None:
+                with conn.cursor().copy(
+                    "COPY events (identity, name, ts, properties) FROM STDIN"
+                ) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                if not props:
+                    return
+                conn.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS event_props_in (event_name TEXT, prop TEXT, "
+                    "value TEXT, identity TEXT, last_ts BIGINT) ON COMMIT DELETE ROWS"
+                )
+                with conn.cursor().copy(
+                    "COPY event_props_in (event_name, prop, value, identity, last_ts) FROM STDIN"
+                ) as copy:
+                    for key, ts in props.items():
+                        copy.write_row((*key, ts))
+                conn.execute(
+                    "INSERT INTO event_props (event_name, prop, value, identity, last_ts) "
+                    "SELECT event_name, prop, value, identity, last_ts FROM event_props_in "
+                    "ON CONFLICT (event_name, prop, value, identity) "
+                    "DO UPDATE SET last_ts = GREATEST(event_props.last_ts, excluded.last_ts)"
+                )
+
+            self._load("events", work)
+            written += len(rows)
+        return written
+
+    # -- reads ------------------------------------------------------------------------
+
+    def get_profile(self, identity: str) -> UserProfile | None:
+        """One profile, or None."""
+        rows = self._fetchall(
+            f"SELECT {PG_PROFILE_COLUMNS} FROM profiles p WHERE p.identity = %s", (identity,)
+        )
+        return profile_from_row(rows[0]) if rows else None
+
+    def get_profiles(self, identities: Sequence[str]) -> dict[str, UserProfile]:
+        """The profiles that exist among ``identities`` (missing ones are absent)."""
+        found: dict[str, UserProfile] = {}
+        for chunk in batched(dict.fromkeys(identities), BATCH_SIZE):
+            sql = f"SELECT {PG_PROFILE_COLUMNS} FROM profiles p WHERE p.identity = ANY(%s)"
+            for row in self._fetchall(sql, (list(chunk),)):
+                found[row[0]] = profile_from_row(row)
+        return found
+
+    def count_profiles(self) -> int:
+        """How many profiles the store holds."""
+        return int(self._fetchall("SELECT COUNT(*) FROM profiles")[0][0])
+
+    def matching_identities(
+        self, identities: Sequence[str], filters: Sequence[Filter], *, now: datetime
+    ) -> set[str]:
+        """The subset of ``identities`` whose profile satisfies every filter (one query a chunk)."""
+        matched: set[str] = set()
+        for chunk in batched(dict.fromkeys(identities), BATCH_SIZE):
+            sql = PgFilterCompiler(require_aware(now))
+            sql.params.append(list(chunk))
+            where = pg_where(sql.filters(filters))
+            statement = f"SELECT p.identity FROM profiles p WHERE p.identity = ANY(%s) AND {where}"
+            matched.update(row[0] for row in self._fetchall(statement, sql.params))
+        return matched
+
+    def iter_audience(
+        self, query: AudienceQuery, *, now: datetime, properties: bool = True
+    ) -> Iterator[UserProfile]:
+        """Stream the profiles in ``query``'s audience, ordered by identity.
+
+        One SQL query (segment, matches and filters pushed down), read through a
+        server-side cursor. With ``properties=False`` the ``properties`` column is
+        neither read nor decoded (every profile comes with empty ``properties``).
+        """
+        if properties:
+            statement, params = pg_audience_sql(query, require_aware(now))
+            return self._stream(statement, params, profile_from_row)
+        statement, params = pg_audience_sql(query, require_aware(now), PG_LIGHT_PROFILE_COLUMNS)
+        return self._stream(statement, params, light_profile_from_row)
+
+    def explain_audience(self, query: AudienceQuery, *, now: datetime) -> list[str]:
+        """PostgreSQL's query plan for ``query``'s audience (for tuning and tests)."""
+        statement, params = pg_audience_sql(query, require_aware(now))
+        return [row[0] for row in self._fetchall(f"EXPLAIN {statement}", params)]
+
+    def events_for(
+        self, identity: str, *, name: str | None = None, since: datetime | None = None
+    ) -> list[UserEvent]:
+        """One user's events (optionally of one name, since a time), oldest first."""
+        tests = ["identity = %s"]
+        params: list[object] = [identity]
+        if name is not None:
+            tests.append("name = %s")
+            params.append(name)
+        if since is not None:
+            tests.append("ts >= %s")
+            params.append(micros(require_aware(since)))
+        sql = f"SELECT name, ts, properties FROM events WHERE {' AND '.join(tests)} ORDER BY ts, id"
+        return [
+            UserEvent.model_construct(
+                identity=identity,
+                name=event_name,
+                properties=json.loads(properties),
+                timestamp=from_micros(ts),
+            )
+            for event_name, ts, properties in self._fetchall(sql, params)
+        ]
+
+    def close(self) -> None:
+        """Close the connections (shared ones too). Idempotent."""
+        self._connections.close()
+
+
+def open_postgres(
+    dsn: str, *, schema: str | None = None
+) -> tuple[PostgresStore, PostgresLedger, PostgresRegistry]:
+    """A store, ledger and registry sharing one set of connections to a migrated schema.
+
+    Raises:
+        ArgumentError: the database cannot be reached, or its schema is missing or
+            at another version (the message says to run ``tidings migrate``).
+    """
+    from .postgres_ledger import PostgresLedger, PostgresRegistry
+
+    try:
+        connections = Connections(dsn, schema=schema)
+    except psycopg.Error as exc:
+        raise ArgumentError(f"cannot connect to PostgreSQL: {exc}", field="dsn") from exc
+    try:
+        require_schema(connections)
+    except (TidingsError, psycopg.Error) as exc:
+        connections.close()
+        raise ArgumentError(str(exc), field="dsn") from exc
+    return (
+        PostgresStore(connections=connections),
+        PostgresLedger(connections=connections),
+        PostgresRegistry(connections=connections),
+    )

@@ -1,0 +1,463 @@
+"""The PostgreSQL ledger and registry: decisions and definitions shared by many processes.
+
+Cap claims are exact under concurrency without table locks. One claim transaction
+(READ COMMITTED):
+
+1. locks the source's ``cap_counts`` row (``INSERT ... ON CONFLICT DO NOTHING``, then
+   ``SELECT ... FOR UPDATE``): claims of one source run one after another;
+2. takes a transaction-scoped advisory lock per requester, in hash order (so two
+   transactions never wait for each other in a cycle): claims of different sources
+   for the same user (frequency caps) run one after another;
+3. reads the :class:`~tidings.storage.ledger.ClaimState` (each statement sees what
+   committed before it, and everything relevant is locked), calls the decision, and
+   writes the slots and delivery keys it took (``freq_claims.key`` is unique, so a
+   delivery key is claimed once, ever).
+
+A serialisation failure or deadlock is retried inside (:class:`~tidings.storage._pg.Connections`).
+"""
+
+# ruff: noqa: S608
+# S608 (SQL built with f-strings): only the fixed outcome column names are spliced.
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+import psycopg
+
+from ..models.records import Delivery, Record
+from ._pg import Connections, require_schema
+from .ledger import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
+from .outbox import DELIVERY_STATES, DeliveryUpdate, QueuedDelivery, delivery_from_dict
+from .sqlite_ledger import _OUTCOME_COLUMNS, _outcome_row
+
+__all__ = ["PostgresLedger", "PostgresRegistry"]
+
+_UPDATES: Final = ", ".join(
+    f"{c} = excluded.{c}"
+    for c in _OUTCOME_COLUMNS
+    if c not in ("source_id", "dispatch_key", "identity")
+)
+_RECORD: Final = (
+    f"INSERT INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(_OUTCOME_COLUMNS))}) "
+    "ON CONFLICT (source_id, dispatch_key, identity) "
+    f"DO UPDATE SET {_UPDATES} WHERE outcomes.emitted = false"
+).encode()
+_OUTCOMES: Final = (
+    f"SELECT {', '.join(_OUTCOME_COLUMNS)} FROM outcomes WHERE source_id = %s ORDER BY seq"
+).encode()
+
+
+def _open(dsn: str, schema: str | None, connections: Connections | None) -> Connections:
+    opened = connections or Connections(dsn, schema=schema)
+    try:
+        require_schema(opened)
+    except BaseException:
+        opened.close()
+        raise
+    return opened
+
+
+class PostgresLedger:
+    """A ledger in PostgreSQL; safe to share between processes and machines.
+
+    Args:
+        dsn: A libpq connection string or ``postgresql://`` URI.
+        schema: The schema holding the tables (default: the DSN's ``tidings.schema``,
+            else ``tidings``).
+        connections: Connections shared with a store and registry.
+    """
+
+    def __init__(
+        self, dsn: str = "", *, schema: str | None = None, connections: Connections | None = None
+    ) -> None:
+        self._connections = _open(dsn, schema, connections)
+
+    def cap_used(self, source_id: str) -> int:
+        """See :meth:`Ledger.cap_used`."""
+        with self._connections.connection() as conn:
+            row = conn.execute(
+                "SELECT used FROM cap_counts WHERE source_id = %s", [source_id]
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def claimed(self, source_id: str, identities: Sequence[str]) -> set[str]:
+        """See :meth:`Ledger.claimed`."""
+        with self._connections.connection() as conn:
+            rows = conn.execute(
+                "SELECT identity FROM cap_claims WHERE source_id = %s AND identity = ANY(%s)",
+                [source_id, list(identities)],
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def claim(
+        self,
+        source_id: str,
+        requests: Sequence[ClaimRequest],
+        *,
+        decide: ClaimDecider,
+        history: bool,
+    ) -> dict[str, ClaimResult]:
+        """See :meth:`Ledger.claim`: one transaction, row and advisory locks, retried."""
+        if not requests:
+            return {}
+        identities = sorted({r.identity for r in requests})
+        keys = [r.key for r in requests]
+        weeks = sorted({r.week for r in requests})
+
+        def work(conn: psycopg.Connection[Any]) -> dict[str, ClaimResult]:
+            conn.execute(
+                "INSERT INTO cap_counts (source_id, used) VALUES (%s, 0) "
+                "ON CONFLICT (source_id) DO NOTHING",
+                [source_id],
+            )
+            row = conn.execute(
+                "SELECT used FROM cap_counts WHERE source_id = %s FOR UPDATE", [source_id]
+            ).fetchone()
+            used = int(row[0]) if row else 0
+            conn.execute(
+                "SELECT count(pg_advisory_xact_lock(h)) FROM "
+                "(SELECT DISTINCT hashtextextended(i, 0) AS h FROM unnest(%s::text[]) i "
+                "ORDER BY h) s",
+                [identities],
+            )
+            claimed = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT identity FROM cap_claims WHERE source_id = %s AND identity = ANY(%s)",
+                    [source_id, identities],
+                )
+            }
+            known = {
+                r[0]
+                for r in conn.execute("SELECT key FROM freq_claims WHERE key = ANY(%s)", [keys])
+            }
+            rows = (
+                [
+                    FrequencyClaim(*r)
+                    for r in conn.execute(
+                        "SELECT identity, channel, day, week FROM freq_claims "
+                        "WHERE counted AND week = ANY(%s) AND identity = ANY(%s) ORDER BY key",
+                        [weeks, identities],
+                    )
+                ]
+                if history
+                else []
+            )
+            decision = decide(
+                requests, ClaimState(used, frozenset(claimed), frozenset(known), tuple(rows))
+            )
+            if decision.new_slots:
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO cap_claims (source_id, identity) VALUES (%s, %s)",
+                        [(source_id, i) for i in decision.new_slots],
+                    )
+                conn.execute(
+                    "UPDATE cap_counts SET used = used + %s WHERE source_id = %s",
+                    [len(decision.new_slots), source_id],
+                )
+            if decision.new_keys:
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO freq_claims (key, identity, channel, day, week, counted) "
+                        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
+                        [
+                            (r.key, r.identity, r.channel, r.day, r.week, r.apply_frequency)
+                            for r in decision.new_keys
+                        ],
+                    )
+            return decision.results
+
+        return self._connections.transaction(work)
+
+    def record(
+        self,
+        records: Iterable[Record],
+        *,
+        dispatch_key: str,
+        at: datetime,
+        emitted: tuple[str, Sequence[str]] | None = None,
+    ) -> None:
+        """See :meth:`Ledger.record`: one transaction, with ``emitted`` if given."""
+        rows = [_outcome_row(r, dispatch_key, at.isoformat()) for r in records]
+        marks = emitted is not None and bool(emitted[1])
+        if not rows and not marks:
+            return
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            if emitted is not None and marks:
+                self._mark_emitted(conn, emitted[0], dispatch_key, emitted[1])
+            if rows:
+                with conn.cursor() as cursor:
+                    cursor.executemany(_RECORD, rows)
+
+        self._connections.transaction(work)
+
+    @staticmethod
+    def _mark_emitted(
+        conn: psycopg.Connection[Any], source_id: str, dispatch_key: str, identities: Sequence[str]
+    ) -> None:
+        conn.execute(
+            "UPDATE outcomes SET emitted = true, "
+            "state = CASE state WHEN 'pending' THEN 'sent' ELSE state END "
+            "WHERE source_id = %s AND dispatch_key = %s AND identity = ANY(%s)",
+            [source_id, dispatch_key, list(identities)],
+        )
+
+    def mark_emitted(self, source_id: str, dispatch_key: str, identities: Sequence[str]) -> None:
+        """See :meth:`Ledger.mark_emitted`."""
+        self._connections.transaction(
+            lambda conn: self._mark_emitted(conn, source_id, dispatch_key, identities)
+        )
+
+    def emitted(
+        self, source_id: str, dispatch_key: str, identities: Sequence[str]
+    ) -> dict[str, tuple[str, str | None]]:
+        """See :meth:`Ledger.emitted`."""
+        with self._connections.connection() as conn:
+            rows = conn.execute(
+                "SELECT identity, state, reason FROM outcomes WHERE source_id = %s "
+                "AND dispatch_key = %s AND emitted AND identity = ANY(%s)",
+                [source_id, dispatch_key, list(identities)],
+            ).fetchall()
+        return {identity: (state, reason) for identity, state, reason in rows}
+
+    def pending_keys(self, source_id: str, dispatch_key: str) -> set[str]:
+        """See :meth:`Ledger.pending_keys`."""
+        with self._connections.connection() as conn:
+            rows = conn.execute(
+                "SELECT idempotency_key FROM outcomes WHERE source_id = %s "
+                "AND dispatch_key = %s AND state = 'pending'",
+                [source_id, dispatch_key],
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def pending_skips(self, source_id: str, dispatch_key: str) -> set[str]:
+        """See :meth:`Ledger.pending_skips`."""
+        with self._connections.connection() as conn:
+            rows = conn.execute(
+                "SELECT identity FROM outcomes WHERE source_id = %s "
+                "AND dispatch_key = %s AND state = 'skipped' AND NOT emitted",
+                [source_id, dispatch_key],
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def outcomes(self, source_id: str) -> list[dict[str, Any]]:
+        """See :meth:`Ledger.outcomes`."""
+        with self._connections.connection() as conn:
+            rows = conn.execute(_OUTCOMES, [source_id]).fetchall()
+        return [dict(zip(_OUTCOME_COLUMNS, row, strict=True)) for row in rows]
+
+    def sources(self) -> list[str]:
+        """See :meth:`Ledger.sources`."""
+        with self._connections.connection() as conn:
+            rows = conn.execute(
+                'SELECT DISTINCT source_id COLLATE "C" FROM outcomes ORDER BY 1'
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    # -- the senders' outbox ---------------------------------------------------------
+
+    def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
+        """See :meth:`Ledger.queue`: a delivery key is queued once (unique ``key``)."""
+        rows = [
+            (
+                d.idempotency_key,
+                d.source_id,
+                d.identity,
+                d.channel,
+                json.dumps(d.to_dict(), ensure_ascii=False, separators=(",", ":")),
+                at.timestamp(),
+            )
+            for d in deliveries
+        ]
+        if not rows:
+            return 0
+
+        def work(conn: psycopg.Connection[Any]) -> int:
+            queued = 0
+            with conn.cursor() as cursor:
+                for row in rows:
+                    cursor.execute(
+                        "INSERT INTO outbox (key, source_id, identity, channel, delivery, "
+                        "state, due) VALUES (%s, %s, %s, %s, %s, 'pending', %s) "
+                        "ON CONFLICT (key) DO NOTHING",
+                        row,
+                    )
+                    queued += max(cursor.rowcount, 0)
+            return queued
+
+        return self._connections.transaction(work)
+
+    def take_due(
+        self,
+        limit: int,
+        *,
+        now: datetime,
+        lease: float,
+        channels: Collection[str] | None = None,
+    ) -> list[QueuedDelivery]:
+        """See :meth:`Ledger.take_due`: rows taken ``FOR UPDATE SKIP LOCKED``."""
+        moment = now.timestamp()
+        only = sorted(channels) if channels is not None else None
+
+        def work(conn: psycopg.Connection[Any]) -> list[QueuedDelivery]:
+            rows = conn.execute(
+                "SELECT seq, delivery, attempts FROM outbox "
+                "WHERE state IN ('pending', 'sent') AND due <= %s "
+                "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
+                "ORDER BY due, seq LIMIT %s FOR UPDATE SKIP LOCKED",
+                [moment, only, only, limit],
+            ).fetchall()
+            if rows:
+                conn.execute(
+                    "UPDATE outbox SET state = 'sent', attempts = attempts + 1, due = %s "
+                    "WHERE seq = ANY(%s)",
+                    [moment + lease, [seq for seq, _, _ in rows]],
+                )
+            return [
+                QueuedDelivery(delivery_from_dict(json.loads(text)), attempts)
+                for _, text, attempts in rows
+            ]
+
+        return self._connections.transaction(work)
+
+    def settle(self, updates: Sequence[DeliveryUpdate], *, now: datetime) -> None:
+        """See :meth:`Ledger.settle`."""
+        rows = [
+            (u.state, max(0, u.attempts - 1), u.error, u.code, (u.due or now).timestamp(), u.key)
+            for u in updates
+        ]
+        if not rows:
+            return
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "UPDATE outbox SET state = %s, attempts = attempts + %s, last_error = %s, "
+                    "code = %s, due = %s WHERE key = %s AND state = 'sent'",
+                    rows,
+                )
+
+        self._connections.transaction(work)
+
+    def delivery_counts(self, source_id: str | None = None) -> dict[str, int]:
+        """See :meth:`Ledger.delivery_counts`."""
+        counts: dict[str, int] = dict.fromkeys(DELIVERY_STATES, 0)
+        with self._connections.connection() as conn:
+            rows = conn.execute(
+                "SELECT state, COUNT(*) FROM outbox "
+                "WHERE %s::text IS NULL OR source_id = %s GROUP BY state",
+                [source_id, source_id],
+            ).fetchall()
+        for state, count in rows:
+            counts[state] = int(count)
+        return counts
+
+    def delivery_states(self, source_id: str) -> list[dict[str, Any]]:
+        """See :meth:`Ledger.delivery_states`."""
+        with self._connections.connection() as conn:
+            rows = conn.execute(
+                "SELECT key, source_id, identity, channel, state, attempts, last_error, code "
+                "FROM outbox WHERE source_id = %s ORDER BY seq",
+                [source_id],
+            ).fetchall()
+        names = ("key", "source_id", "identity", "channel", "state", "attempts", "last_error")
+        return [dict(zip((*names, "code"), row, strict=True)) for row in rows]
+
+    def close(self) -> None:
+        """Close the connections (shared ones too). Idempotent."""
+        self._connections.close()
+
+
+class PostgresRegistry:
+    """A registry in PostgreSQL; safe to share between processes and machines.
+
+    Args:
+        dsn: A libpq connection string or ``postgresql://`` URI.
+        schema: The schema holding the tables (default: the DSN's ``tidings.schema``,
+            else ``tidings``).
+        connections: Connections shared with a store and ledger.
+    """
+
+    def __init__(
+        self, dsn: str = "", *, schema: str | None = None, connections: Connections | None = None
+    ) -> None:
+        self._connections = _open(dsn, schema, connections)
+
+    def save_definition(self, kind: str, key: str, definition: dict[str, Any]) -> None:
+        """See :meth:`Registry.save_definition`."""
+        with self._connections.connection() as conn:
+            conn.execute(
+                "INSERT INTO definitions (kind, key, body) VALUES (%s, %s, %s) "
+                "ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body",
+                [kind, key, json.dumps(definition)],
+            )
+
+    def definitions(self, kind: str) -> dict[str, dict[str, Any]]:
+        """See :meth:`Registry.definitions`."""
+        with self._connections.connection() as conn:
+            rows = conn.execute(
+                "SELECT key, body FROM definitions WHERE kind = %s", [kind]
+            ).fetchall()
+        return {key: json.loads(body) for key, body in rows}
+
+    def next_sequence(self, name: str) -> int:
+        """See :meth:`Registry.next_sequence`."""
+        with self._connections.connection() as conn:
+            row = conn.execute(
+                "INSERT INTO sequences (name, value) VALUES (%s, 1) ON CONFLICT (name) "
+                "DO UPDATE SET value = sequences.value + 1 RETURNING value",
+                [name],
+            ).fetchone()
+        assert row is not None  # noqa: S101 - INSERT ... RETURNING returns its row
+        return int(row[0])
+
+    def saved_response(self, request_key: str) -> dict[str, Any] | None:
+        """See :meth:`Registry.saved_response`."""
+        with self._connections.connection() as conn:
+            row = conn.execute(
+                "SELECT body FROM responses WHERE request_key = %s", [request_key]
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def save_response(self, request_key: str, response: dict[str, Any]) -> None:
+        """See :meth:`Registry.save_response`."""
+        with self._connections.connection() as conn:
+            conn.execute(
+                "INSERT INTO responses (request_key, body) VALUES (%s, %s) "
+                "ON CONFLICT (request_key) DO NOTHING",
+                [request_key, json.dumps(response)],
+            )
+
+    def log_activity(self, entry: dict[str, Any], *, once: str | None = None) -> bool:
+        """See :meth:`Registry.log_activity`: marker and entry in one transaction."""
+
+        def work(conn: psycopg.Connection[Any]) -> bool:
+            if once is not None:
+                inserted = conn.execute(
+                    "INSERT INTO responses (request_key, body) VALUES (%s, %s) "
+                    "ON CONFLICT (request_key) DO NOTHING",
+                    [once, json.dumps({"logged": True})],
+                ).rowcount
+                if inserted != 1:
+                    return False
+            conn.execute("INSERT INTO activity (body) VALUES (%s)", [json.dumps(entry)])
+            return True
+
+        return self._connections.transaction(work)
+
+    def activity(self) -> list[dict[str, Any]]:
+        """See :meth:`Registry.activity`."""
+        with self._connections.connection() as conn:
+            rows = conn.execute("SELECT body FROM activity ORDER BY seq DESC").fetchall()
+        return [json.loads(body) for (body,) in rows]
+
+    def close(self) -> None:
+        """Close the connections (shared ones too). Idempotent."""
+        self._connections.close()
