@@ -307,10 +307,12 @@ def test_each_match_alone_identical_in_memory_and_sqlite(sql_store, world, rule,
 
 @SETTINGS
 @given(worlds(), match_rows, business_values, segments, filters)
-def test_match_rows_identical_in_memory_and_sqlite(world, rows, business, segment, extra):
+def test_match_rows_identical_in_memory_and_sqlite(
+    sql_store, world, rows, business, segment, extra
+):
     profile_list, event_list = world
     query = AudienceQuery.for_rows(rows, business, segment=segment, filters=extra)
-    memory, sqlite = _load(profile_list, event_list)
+    memory, sqlite = _load(profile_list, event_list, sql_store)
     from_memory, from_sqlite = _both_audiences(memory, sqlite, query)
     assert [p.identity for p in from_sqlite] == [p.identity for p in from_memory]
     # The reference: a user matches an event row when ONE of their events in the

@@ -205,7 +205,7 @@ class PgFilterCompiler:
         """Conditions on an ``event_props`` row for one indexed match."""
         return [
             f"{alias}.event_name = {self.bind(rule.event)}",
-            f"{alias}.prop = {self.bind(rule.event_property)}",
+            f"{alias}.prop = {self.bind(rule.compared[1])}",
             f"{alias}.value = {self.bind(value)}",
             *self.since(f"{alias}.last_ts", rule.within_days),
         ]
@@ -219,7 +219,7 @@ class PgFilterCompiler:
         scan = EventFilter(
             event=rule.event,
             within_days=rule.within_days,
-            where=(Condition(property=rule.event_property, op="eq", value=value),),
+            where=(Condition(property=rule.compared[1], op="eq", value=value),),
         )
         return self.event_filter(scan)
 
