@@ -18,12 +18,22 @@ from ._import import IMPORT
 from ._monitoring import REPORT, STATS
 from ._preview import PREVIEW
 from ._send import SEND
+from ._serve import SERVE
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 logger = logging.getLogger("tidings.cli")
 
-COMMANDS: Final[tuple[Command, ...]] = (PREVIEW, DEMO, IMPORT, DISPATCH, SEND, STATS, REPORT)
+COMMANDS: Final[tuple[Command, ...]] = (
+    PREVIEW,
+    DEMO,
+    IMPORT,
+    DISPATCH,
+    SEND,
+    STATS,
+    REPORT,
+    SERVE,
+)
 """Every subcommand, in the order ``tidings --help`` lists them."""
 
 
