@@ -5,7 +5,13 @@ Deadlines are off: CI machines are shared and a slow example is not a failure.
 """
 
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -16,3 +22,29 @@ settings.register_profile(
 )
 settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=1000)
 settings.load_profile(os.environ.get("TIDINGS_HYPOTHESIS_PROFILE", "default"))
+
+
+CRASH_WORKER = Path(__file__).parent / "workspace" / "_crash_worker.py"
+
+
+@pytest.fixture(scope="session")
+def crash_seed(tmp_path_factory):
+    """The crash tests' workspace (``_crash_worker.py setup``) and its uninterrupted output.
+
+    Built once per session: tests copy ``db`` before writing to it. ``reference``
+    is the JSON Lines file a complete, uninterrupted dispatch of it writes.
+    """
+    base = tmp_path_factory.mktemp("crash-seed")
+    db = base / "seed.db"
+    run = [sys.executable, str(CRASH_WORKER)]
+    subprocess.run([*run, "setup", str(db)], check=True, capture_output=True, timeout=120)
+    reference_db = base / "reference.db"
+    shutil.copy(db, reference_db)
+    reference = base / "reference.jsonl"
+    subprocess.run(
+        [*run, "run", str(reference_db), str(reference)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return SimpleNamespace(db=db, reference=reference, worker=CRASH_WORKER)

@@ -1,6 +1,9 @@
 """Run one capped, DND-aware bulletin dispatch against a SQLite workspace (for crash tests).
 
-usage: python _crash_worker.py setup DB | run DB OUT
+usage: python _crash_worker.py setup DB [USERS] | run DB OUT
+
+1,500 users (half of them past the targeting cap of 750 or held out) write about
+1,000 lines: enough kill points for the crash tests, in a few seconds per run.
 """
 
 import sys
@@ -12,7 +15,7 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 ZONES = ["Asia/Kolkata", "America/New_York", "Europe/Berlin", "Pacific/Kiritimati", "Etc/GMT+12"]
 
 
-def setup(path: str, users: int = 3000) -> None:
+def setup(path: str, users: int = 1500) -> None:
     ws = tidings.Workspace.sqlite(path, clock=lambda: NOW)
     ws.upsert_profiles(
         {
@@ -48,7 +51,7 @@ def setup(path: str, users: int = 3000) -> None:
                 "body": "Hi {{ Profile.name }}",
             },
             "control_group": {"kind": "campaign", "percent": 10},
-            "targeting_cap": 1500,
+            "targeting_cap": 750,
             "delivery": {"dnd": {"start": "21:00", "end": "09:00", "action": "delay"}},
             "published": True,
         }
@@ -74,6 +77,6 @@ def run(path: str, out: str) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "setup":
-        setup(sys.argv[2])
+        setup(sys.argv[2], *(int(n) for n in sys.argv[3:4]))
     else:
         run(sys.argv[2], sys.argv[3])
