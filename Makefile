@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 FUZZ_SECONDS ?= 600
 FUZZ_SEED ?=
 
-.PHONY: demo test lint typecheck pytest fuzz clean
+.PHONY: demo test test-long lint typecheck pytest fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
+
+# The same suite with ten times the hypothesis examples (the `thorough` profile).
+test-long: $(STAMP)
+	TIDINGS_HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -q
 
 # Every fuzz target of tests/fuzz for FUZZ_SECONDS in all; prints the inputs each ran.
 fuzz: $(STAMP)

@@ -6,6 +6,11 @@ Deadlines are off: CI machines are shared and a slow example is not a failure.
 
 import itertools
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -49,3 +54,29 @@ def postgres_dsn(postgres_cluster):
     dsn = postgres_cluster.dsn("tidings") + f"&options=-c%20tidings.schema%3D{schema}"
     migrate(dsn)
     return dsn
+
+
+CRASH_WORKER = Path(__file__).parent / "workspace" / "_crash_worker.py"
+
+
+@pytest.fixture(scope="session")
+def crash_seed(tmp_path_factory):
+    """The crash tests' workspace (``_crash_worker.py setup``) and its uninterrupted output.
+
+    Built once per session: tests copy ``db`` before writing to it. ``reference``
+    is the JSON Lines file a complete, uninterrupted dispatch of it writes.
+    """
+    base = tmp_path_factory.mktemp("crash-seed")
+    db = base / "seed.db"
+    run = [sys.executable, str(CRASH_WORKER)]
+    subprocess.run([*run, "setup", str(db)], check=True, capture_output=True, timeout=120)
+    reference_db = base / "reference.db"
+    shutil.copy(db, reference_db)
+    reference = base / "reference.jsonl"
+    subprocess.run(
+        [*run, "run", str(reference_db), str(reference)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return SimpleNamespace(db=db, reference=reference, worker=CRASH_WORKER)

@@ -403,3 +403,18 @@ def trigger_bodies(campaign_id: str) -> st.SearchStrategy[dict[str, Any]]:
         ),
         hostile_objects,
     )
+
+
+# -- example budgets ---------------------------------------------------------------------
+
+
+def examples(default: int) -> int:
+    """``max_examples`` for a costly property test, scaled by the hypothesis profile.
+
+    ``default`` under the default profile (``make test`` stays fast); ten times as
+    many under ``TIDINGS_HYPOTHESIS_PROFILE=thorough`` (``make test-long``).
+    """
+    import os
+
+    thorough = os.environ.get("TIDINGS_HYPOTHESIS_PROFILE") == "thorough"
+    return default * 10 if thorough else default

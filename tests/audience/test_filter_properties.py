@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.strategies import examples
 
 from tidings.audience import (
     AudienceQuery,
@@ -221,9 +222,10 @@ event_rows = st.one_of(
 )
 match_rows = st.lists(event_rows | match_conditions(ProfileMatch), min_size=1, max_size=3)
 
-# TIDINGS_DIFF_EXAMPLES=5000 runs a deeper search (before a release, after SQL changes).
+# TIDINGS_DIFF_EXAMPLES=5000 runs a deeper search (before a release, after SQL changes);
+# make test-long runs 400 examples, make test 40.
 SETTINGS = settings(
-    max_examples=int(os.environ.get("TIDINGS_DIFF_EXAMPLES", "100")),
+    max_examples=int(os.environ.get("TIDINGS_DIFF_EXAMPLES", examples(40))),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -49,7 +49,10 @@ def _alive(pid: int) -> bool:
 
 def test_workers_exit_when_the_dispatching_process_is_killed(tmp_path):
     db = tmp_path / "ws.db"
-    subprocess.run([sys.executable, str(CRASH_WORKER), "setup", str(db)], check=True, timeout=120)
+    # 3,000 users: more than one chunk of candidates, so the dispatch starts its pool.
+    subprocess.run(
+        [sys.executable, str(CRASH_WORKER), "setup", str(db), "3000"], check=True, timeout=120
+    )
     body = tmp_path / "raise.json"
     body.write_text(json.dumps(RAISE))
     argv = [

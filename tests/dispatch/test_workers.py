@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.strategies import examples
 
 import tidings
 import tidings.dispatch.run as run_module
@@ -49,7 +50,7 @@ profiles = st.builds(
 # -- trusted constructors behave like validated models ---------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(data=profiles)
 def test_profile_read_from_sqlite_equals_the_validated_profile(data):
     validated = UserProfile.model_validate(data)

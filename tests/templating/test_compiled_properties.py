@@ -13,6 +13,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from tests.strategies import examples
 
 import tidings
 from tidings.errors import TemplateError
@@ -259,7 +260,7 @@ def test_compiled_render_equals_interpreted_render(
     check_same(source, data, escape, Limits())
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(source=templates, data=data_strategy)
 def test_compiled_render_hits_the_same_limits_as_interpreted_render(
     source: str, data: dict[str, Any]

@@ -1,7 +1,10 @@
 """Run one capped, DND-aware bulletin dispatch against a workspace (for crash tests).
 
-usage: python _crash_worker.py setup DB | run DB OUT
+usage: python _crash_worker.py setup DB [USERS] | run DB OUT
 (DB: an SQLite file, or a PostgreSQL DSN whose schema is migrated)
+
+1,500 users (half of them past the targeting cap of 750 or held out) write about
+1,000 lines: enough kill points for the crash tests, in a few seconds per run.
 """
 
 import sys
@@ -19,7 +22,7 @@ def _open(path: str) -> tidings.Workspace:
     return tidings.Workspace.sqlite(path, clock=lambda: NOW)
 
 
-def setup(path: str, users: int = 3000) -> None:
+def setup(path: str, users: int = 1500) -> None:
     ws = _open(path)
     ws.upsert_profiles(
         {
@@ -55,7 +58,7 @@ def setup(path: str, users: int = 3000) -> None:
                 "body": "Hi {{ Profile.name }}",
             },
             "control_group": {"kind": "campaign", "percent": 10},
-            "targeting_cap": 1500,
+            "targeting_cap": 750,
             "delivery": {"dnd": {"start": "21:00", "end": "09:00", "action": "delay"}},
             "published": True,
         }
@@ -81,6 +84,6 @@ def run(path: str, out: str) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "setup":
-        setup(sys.argv[2])
+        setup(sys.argv[2], *(int(n) for n in sys.argv[3:4]))
     else:
         run(sys.argv[2], sys.argv[3])

@@ -39,15 +39,8 @@ def _deliveries(path: Path):
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    base = tmp_path_factory.mktemp("crash")
-    db = base / "seed.db"
-    _run("setup", str(db))
-    reference_db = base / "reference.db"
-    shutil.copy(db, reference_db)
-    reference_out = base / "reference.jsonl"
-    _run("run", str(reference_db), str(reference_out))
-    return db, _deliveries(reference_out)
+def seeded(crash_seed):
+    return crash_seed.db, _deliveries(crash_seed.reference)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -77,7 +70,7 @@ def _kill_and_rerun(work: str, tmp_path, seed, reference):
         stderr=subprocess.DEVNULL,
     )
     # Kill at a random point of the dispatch: once the output holds a random number of lines.
-    target = random.Random(seed).randrange(1, 1900)
+    target = random.Random(seed).randrange(1, 950)
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
         if out.exists() and out.stat().st_size // 150 >= target:
@@ -89,4 +82,4 @@ def _kill_and_rerun(work: str, tmp_path, seed, reference):
     got = _deliveries(out)
     assert len(got) == len({key for _, key, _, _ in got})  # nobody twice
     assert sorted(got) == sorted(reference)  # nobody lost, same payloads and send times
-    assert len(reference) > 500
+    assert len(reference) > 400

@@ -19,6 +19,7 @@ from ._migrate import MIGRATE
 from ._monitoring import REPORT, STATS
 from ._preview import PREVIEW
 from ._send import SEND
+from ._serve import SERVE
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -33,6 +34,7 @@ COMMANDS: Final[tuple[Command, ...]] = (
     SEND,
     STATS,
     REPORT,
+    SERVE,
 )
 """Every subcommand, in the order ``tidings --help`` lists them."""
 
