@@ -36,9 +36,10 @@ BODY = (
 MESSAGE = WebhookMessage(url="https://hooks.test/{{ ExternalTrigger.s }}", body=BODY)
 
 
+# A path segment of "." or ".." is refused by design (test_webhook.py covers it).
 @SETTINGS
 @given(
-    s=st.text(),
+    s=st.text().filter(lambda v: v not in {".", ".."}),
     items=present_values,
     n=st.integers() | st.floats(allow_nan=False, allow_infinity=False),
     extra=st.dictionaries(st.text(), json_values, max_size=3),
