@@ -1,7 +1,10 @@
 """Shared test settings: one hypothesis profile for every property test.
 
 Deadlines are off: CI machines are shared and a slow example is not a failure.
-``TIDINGS_HYPOTHESIS_PROFILE=thorough`` runs ten times more examples.
+``TIDINGS_HYPOTHESIS_PROFILE=thorough`` (``make test-long``) runs ten times more
+examples: the profile's default, and every costly test's budget given with
+``tests.strategies.examples(n)``. The crash tests share one seed workspace
+(:func:`crash_seed`), built once per session.
 """
 
 import itertools
