@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from . import _vendor
 from ._publish import bulletin_problems, campaign_problems
@@ -44,16 +44,11 @@ def validate_definition(model: type[_M], data: Mapping[str, Any] | _M, what: str
     if not isinstance(data, Mapping):
         raise DefinitionError(f"{what} must be an object, not {type(data).__name__}")
     data = dict(data)
-    try:
-        if "message" in data and isinstance(data["message"], Mapping):
-            # Build the message first so a template error keeps its own type and field.
-            data["message"] = message_from_dict(dict(data["message"]))
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or None
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise DefinitionError(f"invalid {what}: {message}", field=where) from exc
+    if "message" in data and isinstance(data["message"], Mapping):
+        # Build the message first so a template error keeps its own type and field.
+        data["message"] = message_from_dict(dict(data["message"]))
+    # Definition models raise DefinitionError themselves (models/_base.py), naming the field.
+    return model.model_validate(data)
 
 
 class Definitions:
