@@ -36,6 +36,7 @@ __all__ = [
     "QueuedDelivery",
     "SQLiteOutbox",
     "delivery_from_dict",
+    "outbox_rows",
 ]
 
 DeliveryState = Literal["pending", "sent", "delivered", "failed"]
@@ -71,6 +72,27 @@ class DeliveryUpdate:
     error: str | None = None
     code: int | None = None
     due: datetime | None = None
+
+
+def outbox_rows(
+    deliveries: Sequence[Delivery], at: datetime
+) -> list[tuple[str, str, str, str, str, float]]:
+    """The outbox's insert parameters for ``deliveries`` queued at ``at``.
+
+    ``(key, source_id, identity, channel, delivery JSON, due)``, in the column order
+    of every outbox's ``INSERT`` (SQLite and PostgreSQL share it).
+    """
+    return [
+        (
+            d.idempotency_key,
+            d.source_id,
+            d.identity,
+            d.channel,
+            json.dumps(d.to_dict(), ensure_ascii=False, separators=(",", ":")),
+            at.timestamp(),
+        )
+        for d in deliveries
+    ]
 
 
 def delivery_from_dict(data: dict[str, Any]) -> Delivery:
@@ -262,17 +284,7 @@ class SQLiteOutbox:
 
     def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
         """See :meth:`tidings.storage.ledger.Ledger.queue`."""
-        rows = [
-            (
-                d.idempotency_key,
-                d.source_id,
-                d.identity,
-                d.channel,
-                json.dumps(d.to_dict(), ensure_ascii=False, separators=(",", ":")),
-                at.timestamp(),
-            )
-            for d in deliveries
-        ]
+        rows = outbox_rows(deliveries, at)
         if not rows:
             return 0
 

@@ -31,7 +31,13 @@ import psycopg
 from ..models.records import Delivery, Record
 from ._pg import Connections, require_schema
 from .ledger import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
-from .outbox import DELIVERY_STATES, DeliveryUpdate, QueuedDelivery, delivery_from_dict
+from .outbox import (
+    DELIVERY_STATES,
+    DeliveryUpdate,
+    QueuedDelivery,
+    delivery_from_dict,
+    outbox_rows,
+)
 from .sqlite_ledger import _OUTCOME_COLUMNS, _outcome_row
 
 __all__ = ["PostgresLedger", "PostgresRegistry"]
@@ -265,17 +271,7 @@ class PostgresLedger:
 
     def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
         """See :meth:`Ledger.queue`: a delivery key is queued once (unique ``key``)."""
-        rows = [
-            (
-                d.idempotency_key,
-                d.source_id,
-                d.identity,
-                d.channel,
-                json.dumps(d.to_dict(), ensure_ascii=False, separators=(",", ":")),
-                at.timestamp(),
-            )
-            for d in deliveries
-        ]
+        rows = outbox_rows(deliveries, at)
         if not rows:
             return 0
 
