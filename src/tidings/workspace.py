@@ -379,10 +379,13 @@ class Workspace:
     def trigger_campaign(self, body: object, *, sink: Sink | None = None) -> Dispatch:
         """Trigger a published campaign (External Trigger API body).
 
-        Two forms: ``{"to": {"identity": [...]}, "campaign_id": ..., "ExternalTrigger": {...}}``
-        (one data object for all) or ``"to": [{"identity": ..., "ExternalTrigger": {...}}, ...]``
-        (per recipient). An optional ``idempotency_key`` makes a replay return the
-        first response without sending anything again.
+        Two forms: ``{"to": {"identity": [...], "email": [...]}, "campaign_id": ...,
+        "ExternalTrigger": {...}}`` (one data object for all) or ``"to": [{"identity":
+        ...} or {"email": ...}, "ExternalTrigger": {...}}, ...]`` (per recipient).
+        ``campaign_id`` is the id as text or as an integer. An email names every
+        profile whose ``email`` it is (see ``docs/dispatch.md``). An optional
+        ``idempotency_key`` makes a replay return the first response without
+        sending anything again.
         """
         refused = _refuse(body)
         if refused is not None:
@@ -394,6 +397,64 @@ class Workspace:
             return Dispatch.fail("Campaign Not Found")
         assert isinstance(body, Mapping)  # noqa: S101 - campaign_id checked it
         return self._send(self.definitions.campaigns[campaign_id], body, sink=sink)
+
+    def trigger_campaigns(self, body: object, *, sink: Sink | None = None) -> Dispatch:
+        """Trigger up to 5 published campaigns in one call (``/2/send/externaltrigger.json``).
+
+        ``{"to": {...}, "campaign_id_list": [id, ...], "ExternalTrigger": {...}}``
+        sends each campaign to the same recipients; ``{"d": [{"to": ..., "campaign_id":
+        ..., "ExternalTrigger": ...}, ...]}`` sends each to its own. Every campaign
+        body is checked before anything is sent, so a refusal (more than 5
+        campaigns, an unknown campaign, a bad recipient: the message names the
+        entry, e.g. ``d[1]: Campaign Not Found``) sends nothing. The response adds
+        up the counts and lists each campaign's answer under ``campaigns``.
+        """
+        refused = _refuse(body)
+        if refused is not None:
+            return refused
+        calls = _vendor.parse_campaign_calls(body)
+        if isinstance(calls, _vendor.Refusal):
+            return Dispatch.fail(calls.error)
+        request_key = _vendor.request_key(body, strict=True)
+        response_key = f"campaigns:{request_key}" if isinstance(request_key, str) else None
+        if (replayed := self._replay(response_key)) is not None:
+            return replayed
+        now = self.clock()
+        campaigns: list[ExternalTriggerCampaign] = []
+        for call in calls:
+            campaign = self.definitions.campaigns.get(call.campaign_id)
+            if campaign is None:
+                return Dispatch.fail(f"{call.where}: Campaign Not Found")
+            request = _vendor.parse_trigger(call.body)
+            if isinstance(request, _vendor.Refusal):
+                return Dispatch.fail(f"{call.where}: {request.error}")
+            refusal = _vendor.check_trigger_request(campaign, request, now)
+            if refusal is not None:
+                return Dispatch.fail(f"{call.where}: {refusal.error}")
+            campaigns.append(campaign)
+        result = Dispatch(response={})
+        answers: list[dict[str, Any]] = []
+        for call, campaign in zip(calls, campaigns, strict=True):
+            part = self._send(campaign, call.body, sink=sink)
+            if not part.ok:  # checked above; only a clock crossing the schedule's end
+                answers.append(part.response)
+                continue
+            answers.append({k: v for k, v in part.response.items() if k != "status"})
+            result.summary.merge(part.summary)
+            for source_id, summary in part.summaries.items():
+                result.summaries.setdefault(source_id, Summary()).merge(summary)
+            result.kept_deliveries.extend(part.kept_deliveries)
+            result.kept_skips.extend(part.kept_skips)
+        result.response = {
+            "status": "success",
+            "processed": sum(int(a.get("processed", 0)) for a in answers),
+            "sent": sum(int(a.get("sent", 0)) for a in answers),
+            "skipped": sum(int(a.get("skipped", 0)) for a in answers),
+            "campaigns": answers,
+        }
+        if response_key is not None:
+            self.registry.save_response(response_key, result.response)
+        return result
 
     def message_via_identity(self, body: object, *, sink: Sink | None = None) -> Dispatch:
         """Send a message whose content comes in the call (no published campaign).
@@ -433,6 +494,7 @@ class Workspace:
         refusal = _vendor.check_trigger_request(campaign, request, now)
         if refusal is not None:
             return Dispatch.fail(refusal.error)
+        recipients = _vendor.resolve_recipients(request, self.store.identities_for_emails)
         plan = DispatchPlan.for_campaign(
             campaign,
             shared_trigger=request.shared,
@@ -444,7 +506,7 @@ class Workspace:
         result = Dispatch(response={})
         summary = dispatch_recipients(
             plan,
-            request.recipients,
+            recipients,
             store=self.store,
             ledger=self.ledger,
             **self._route(result, sink),

@@ -291,4 +291,15 @@ def create_app(config: ServiceConfig) -> FastAPI:
             lambda ws, body, sink: ws.trigger_campaign(body, sink=sink),
         )
 
+    @app.post(
+        "/2/send/externaltrigger.json", openapi_extra=_OBJECT_BODY, responses=_VENDOR_RESPONSES
+    )
+    async def trigger_campaigns(request: Request) -> JSONResponse:
+        """Trigger up to 5 External Trigger campaigns, each for its recipients, in one call."""
+        return await call(
+            request,
+            "send/externaltrigger/2",
+            lambda ws, body, sink: ws.trigger_campaigns(body, sink=sink),
+        )
+
     return app

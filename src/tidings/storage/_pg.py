@@ -256,6 +256,9 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX outbox_due ON outbox (state, due)",
         "CREATE INDEX outbox_source ON outbox (source_id, state)",
     ),
+    (  # version 3: External Trigger recipients named by email (``to.email``)
+        "CREATE INDEX profiles_email ON profiles (email)",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)

@@ -41,6 +41,15 @@ class Store(Protocol):
         """How many profiles the store holds."""
         ...
 
+    def identities_for_emails(self, emails: Sequence[str]) -> dict[str, list[str]]:
+        """The identities of the profiles holding each of ``emails``, sorted.
+
+        ``emails`` are compared as stored (normalized: see
+        :func:`tidings.models.addresses.normalize_email`); an address no profile
+        holds is absent from the result.
+        """
+        ...
+
     def matching_identities(
         self, identities: Sequence[str], filters: Sequence[Filter], *, now: datetime
     ) -> set[str]:

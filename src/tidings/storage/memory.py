@@ -153,6 +153,17 @@ class MemoryStore:
         """How many profiles the store holds."""
         return len(self._profiles)
 
+    def identities_for_emails(self, emails: Sequence[str]) -> dict[str, list[str]]:
+        """The identities of the profiles holding each of ``emails``, sorted (a full scan)."""
+        wanted = set(emails)
+        found: dict[str, list[str]] = {}
+        with self._lock:
+            profiles = list(self._profiles.values())
+        for profile in profiles:
+            if profile.email is not None and profile.email in wanted:
+                found.setdefault(profile.email, []).append(profile.identity)
+        return {email: sorted(identities) for email, identities in found.items()}
+
     def _grouped_events(self, identity: str) -> dict[str, list[UserEvent]]:
         return self._by_name.get(identity, {})
 

@@ -243,6 +243,15 @@ class PostgresStore:
                 found[row[0]] = profile_from_row(row)
         return found
 
+    def identities_for_emails(self, emails: Sequence[str]) -> dict[str, list[str]]:
+        """The identities of the profiles holding each of ``emails``, sorted (indexed)."""
+        found: dict[str, list[str]] = {}
+        for chunk in batched(dict.fromkeys(emails), BATCH_SIZE):
+            sql = "SELECT email, identity FROM profiles WHERE email = ANY(%s) ORDER BY identity"
+            for email, identity in self._fetchall(sql, (list(chunk),)):
+                found.setdefault(email, []).append(identity)
+        return found
+
     def count_profiles(self) -> int:
         """How many profiles the store holds."""
         return int(self._fetchall("SELECT COUNT(*) FROM profiles")[0][0])

@@ -122,6 +122,8 @@ _SCHEMA: Final = (
     )""",
     "CREATE INDEX IF NOT EXISTS events_identity_name_ts ON events (identity, name, ts)",
     "CREATE INDEX IF NOT EXISTS events_identity_ts ON events (identity, ts)",
+    # External Trigger calls may name recipients by email (``to.email``).
+    "CREATE INDEX IF NOT EXISTS profiles_email ON profiles (email)",
     """CREATE TABLE IF NOT EXISTS event_props (
         event_name TEXT NOT NULL,
         prop TEXT NOT NULL,
@@ -322,6 +324,16 @@ class SQLiteStore:
             sql = f"SELECT {PROFILE_COLUMNS} FROM profiles p WHERE p.identity IN ({marks})"
             for row in self._fetchall(sql, chunk):
                 found[row[0]] = profile_from_row(row)
+        return found
+
+    def identities_for_emails(self, emails: Sequence[str]) -> dict[str, list[str]]:
+        """The identities of the profiles holding each of ``emails``, sorted (indexed)."""
+        found: dict[str, list[str]] = {}
+        for chunk in batched(dict.fromkeys(emails), _CHUNK_SIZE):
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT email, identity FROM profiles WHERE email IN ({marks}) ORDER BY identity"
+            for email, identity in self._fetchall(sql, chunk):
+                found.setdefault(email, []).append(identity)
         return found
 
     def count_profiles(self) -> int:
