@@ -30,6 +30,7 @@ from .models.trigger import trigger_size
 __all__ = [
     "MAX_CAMPAIGNS_PER_CALL",
     "MAX_PROPERTY_VALUE_BYTES",
+    "MAX_UPLOAD_RECORDS",
     "RECIPIENT_KEYS",
     "Addressee",
     "BusinessEventRequest",
@@ -46,6 +47,8 @@ __all__ = [
     "parse_trigger",
     "request_key",
     "resolve_recipients",
+    "upload_profile_or_event",
+    "upload_records",
 ]
 
 MAX_PROPERTY_VALUE_BYTES = 512
@@ -205,11 +208,27 @@ def _email(name: str, value: str) -> str | Refusal:
         return _incorrect(name, value)
 
 
+# The vendor's Send APIs (Message via Identity) spell the keys with a capital.
+_RECIPIENT_SPELLINGS: Final = {"identity": "identity", "email": "email"} | {
+    "Identity": "identity",
+    "Email": "email",
+}
+
+
 def _to_object(to: Mapping[str, Any]) -> list[Addressee] | Refusal:
-    """``{"identity": [...], "email": [...]}``: identities first, then emails."""
-    named = [key for key in RECIPIENT_KEYS if to.get(key) is not None]
+    """``{"identity": [...], "email": [...]}``: identities first, then emails.
+
+    ``Identity`` and ``Email`` (the Send APIs' spelling) are read as ``identity``
+    and ``email``.
+    """
+    named = [
+        key
+        for spelling in RECIPIENT_KEYS
+        for key, meaning in _RECIPIENT_SPELLINGS.items()
+        if meaning == spelling and to.get(key) is not None
+    ]
     if not named:
-        unsupported = sorted(str(key) for key in to if key not in RECIPIENT_KEYS)
+        unsupported = sorted(str(key) for key in to if key not in _RECIPIENT_SPELLINGS)
         if unsupported:
             return Refusal(
                 f'"to.{unsupported[0]}" is not supported: name recipients by "identity" or "email"'
@@ -221,7 +240,7 @@ def _to_object(to: Mapping[str, Any]) -> list[Addressee] | Refusal:
         if isinstance(values, Refusal):
             return values
         for value in values:
-            if key == "identity":
+            if _RECIPIENT_SPELLINGS[key] == "identity":
                 addressees.append(Addressee(identity=value))
                 continue
             email = _email(f"to.{key}", value)
@@ -444,6 +463,88 @@ def identity_message(body: object, fresh_key: Callable[[], str]) -> dict[str, An
     key = body.get("idempotency_key")
     definition["id"] = f"identity:{key or fresh_key()}"[:MAX_EVENT_KEY_LENGTH]
     return definition
+
+
+MAX_UPLOAD_RECORDS: Final = 1000
+"""The vendor's limit on records in one Upload Profiles / Upload Events call."""
+
+# profileData keys that are the profile's own fields, not properties (the vendor's names).
+_PROFILE_FIELDS: Final = {"Name": "name", "Email": "email", "Timezone": "timezone"}
+
+
+def upload_records(body: object) -> list[Any] | Refusal:
+    """The records (``d``) of an Upload Profiles / Upload Events body: 1 to 1000 of them."""
+    if not isinstance(body, Mapping):
+        return Refusal(MALFORMED)
+    records = body.get("d")
+    if not isinstance(records, list) or not records:
+        return _incorrect("d", records)
+    if len(records) > MAX_UPLOAD_RECORDS:
+        return Refusal(f"Too many records: {len(records)} (at most {MAX_UPLOAD_RECORDS} per call)")
+    return records
+
+
+def _upload_time(record: Mapping[str, Any], now: datetime) -> datetime | Refusal:
+    ts = record.get("ts")
+    if ts is None:
+        return now
+    if isinstance(ts, bool) or not isinstance(ts, int | float | str):
+        return _incorrect("ts", ts)
+    if isinstance(ts, str) and ts.isdigit():
+        ts = int(ts)
+    when = _parse_when(ts, now)
+    return when if when is not None else _incorrect("ts", ts)
+
+
+def upload_profile_or_event(
+    record: object, existing: Callable[[str], Any], now: datetime
+) -> dict[str, Any] | Refusal:
+    """One upload record as a profile or event dict (``{"profile": ...}`` or ``{"event": ...}``).
+
+    ``{"identity": ..., "type": "profile", "profileData": {...}}``: ``Name``,
+    ``Email`` and ``Timezone`` are the profile's fields, every other key a property,
+    merged into the stored profile (``existing(identity)``: a profile or None).
+    ``{"identity": ..., "type": "event", "evtName": ..., "evtData": {...}, "ts":
+    epoch seconds}`` (``ts`` defaults to now). The caller validates the dict.
+    """
+    if not isinstance(record, Mapping):
+        return Refusal("Record must be an object")
+    identity = record.get("identity")
+    if not isinstance(identity, str) or not identity:
+        for other in ("objectId", "FBID", "GPID"):
+            if other in record:
+                return Refusal(f'"{other}" is not supported: name the user by "identity"')
+        return _incorrect("identity", identity)
+    kind = record.get("type")
+    if kind == "event":
+        name = record.get("evtName")
+        if not isinstance(name, str) or not name:
+            return _incorrect("evtName", name)
+        data = record.get("evtData", {})
+        if not isinstance(data, Mapping):
+            return _incorrect("evtData", data)
+        when = _upload_time(record, now)
+        if isinstance(when, Refusal):
+            return when
+        event = {"identity": identity, "name": name, "properties": dict(data), "timestamp": when}
+        return {"event": event}
+    if kind != "profile":
+        return _incorrect("type", kind)
+    data = record.get("profileData")
+    if not isinstance(data, Mapping):
+        return _incorrect("profileData", data)
+    stored = existing(identity)
+    profile: dict[str, Any] = (
+        stored.model_dump() if stored is not None else {"identity": identity, "properties": {}}
+    )
+    properties = dict(profile.get("properties") or {})
+    for key, value in data.items():
+        if key in _PROFILE_FIELDS:
+            profile[_PROFILE_FIELDS[key]] = value
+        else:
+            properties[key] = value
+    profile["properties"] = properties
+    return {"profile": profile}
 
 
 _BODY_LIMITS = DataLimits(max_items=5_000_000)

@@ -258,6 +258,59 @@ class Workspace:
         """
         return self.store.append_events(events_from(events))
 
+    def upload(self, body: object) -> dict[str, Any]:
+        """Upload profiles and events in the vendor's shape (``{"d": [record, ...]}``).
+
+        Records are ``{"identity", "type": "profile", "profileData": {...}}`` (merged
+        into the stored profile: ``Name``, ``Email``, ``Timezone`` set its fields,
+        every other key a property) and ``{"identity", "type": "event", "evtName",
+        "evtData", "ts"}``; at most 1,000 per call. A bad record does not stop the
+        others: the answer is ``{"status": "success" | "partial", "processed": N,
+        "unprocessed": [{"status": "fail", "code": 400, "error", "index", "record"}]}``
+        ("fail" when none was processed), or the request's own fail body.
+        """
+        refused = _refuse(body)
+        if refused is not None:
+            return refused.response
+        records = _vendor.upload_records(body)
+        if isinstance(records, _vendor.Refusal):
+            return Dispatch.fail(records.error).response
+        now = self.clock()
+        profiles: dict[str, UserProfile] = {}
+        events: list[UserEvent] = []
+        unprocessed: list[dict[str, Any]] = []
+
+        def existing(identity: str) -> UserProfile | None:
+            return profiles.get(identity) or self.store.get_profile(identity)
+
+        for index, record in enumerate(records):
+            parsed = _vendor.upload_profile_or_event(record, existing, now)
+            try:
+                if isinstance(parsed, _vendor.Refusal):
+                    raise ArgumentError(parsed.error)
+                if "event" in parsed:
+                    events.append(UserEvent.model_validate(parsed["event"]))
+                else:
+                    profile = UserProfile.model_validate(parsed["profile"])
+                    profiles[profile.identity] = profile
+            except TidingsError as exc:
+                unprocessed.append(
+                    {
+                        "status": "fail",
+                        "code": 400,
+                        "error": str(exc),
+                        "index": index,
+                        "record": record,
+                    }
+                )
+        if profiles:
+            self.store.upsert_profiles(profiles.values())
+        if events:
+            self.store.append_events(events)
+        processed = len(records) - len(unprocessed)
+        status = "success" if not unprocessed else "partial" if processed else "fail"
+        return {"status": status, "processed": processed, "unprocessed": unprocessed}
+
     def activity_log(self) -> list[dict[str, Any]]:
         """Dispatched bulletins, newest first: business event, bulletin, time, sent, creator."""
         return self.registry.activity()

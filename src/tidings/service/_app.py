@@ -19,17 +19,23 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..errors import TidingsError
 from ..models.records import Dispatch
 from ..sinks import JsonLinesSink
+from ..stats import activity_log, compute_stats
+from ..stats.activity import parse_time
 from ..workspace import Workspace
 from ._accounts import Account, ServiceConfig, hash_passcode
 from ._idempotency import Answer, IdempotencyStore, body_digest
@@ -42,6 +48,8 @@ ACCOUNT_HEADER: Final = "X-CleverTap-Account-Id"
 PASSCODE_HEADER: Final = "X-CleverTap-Passcode"
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 _MAX_KEY_LENGTH: Final = 255
+JSON_LINES_TYPES: Final = frozenset({"application/x-ndjson", "application/jsonl"})
+"""Content types read as JSON Lines by ``/1/upload`` (one record a line)."""
 
 
 @functools.cache
@@ -123,14 +131,19 @@ class _Service:
         tenant.verified = digest
         return tenant
 
-    async def read_json_object(self, request: Request) -> dict[str, Any]:
+    async def read_json_object(self, request: Request, *, lines: bool = False) -> dict[str, Any]:
+        """The body as a JSON object; with ``lines``, JSON Lines are read as ``{"d": [...]}``."""
         limit = self.config.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise _Refused(f"Request body is larger than {limit} bytes", 413)
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            raise _Refused("Content-Type must be application/json", 400)
+        as_lines = lines and media_type in JSON_LINES_TYPES
+        if media_type != "application/json" and not as_lines:
+            accepted = "application/json" + (
+                " or " + " or ".join(sorted(JSON_LINES_TYPES)) if lines else ""
+            )
+            raise _Refused(f"Content-Type must be {accepted}", 400)
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
@@ -138,6 +151,8 @@ class _Service:
             if size > limit:
                 raise _Refused(f"Request body is larger than {limit} bytes", 413)
             chunks.append(chunk)
+        if as_lines:
+            return {"d": _parse_lines(b"".join(chunks))}
         return _parse_object(b"".join(chunks))
 
 
@@ -145,23 +160,44 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _parse_object(raw: bytes) -> dict[str, Any]:
+def _parse_json(text: str, line: int = 0) -> Any:
+    """One JSON document; ``line`` (1-based, 0: the whole body) names a JSON Lines line."""
+    where = f"line {line}: " if line else ""
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-    except UnicodeDecodeError:
-        raise _Refused("Request body is not UTF-8 text", 400) from None
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
+        position = f"column {exc.colno}" if line else f"line {exc.lineno}, column {exc.colno}"
         raise _Refused(
-            f"Request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
-            400,
+            f"Request body is not valid JSON: {where}{exc.msg} ({position})", 400
         ) from None
     except RecursionError:
-        raise _Refused("Request body is nested too deeply", 400) from None
+        deep = "Request body is nested too deeply" + (f" ({where[:-2]})" if line else "")
+        raise _Refused(deep, 400) from None
     except ValueError as exc:  # NaN/Infinity, integers past Python's digit limit
-        raise _Refused(f"Request body is not valid JSON: {exc}", 400) from None
+        raise _Refused(f"Request body is not valid JSON: {where}{exc}", 400) from None
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Refused("Request body is not UTF-8 text", 400) from None
+
+
+def _parse_object(raw: bytes) -> dict[str, Any]:
+    value = _parse_json(_decode(raw))
     if not isinstance(value, dict):
         raise _Refused("Request body must be a JSON object", 400)
     return value
+
+
+def _parse_lines(raw: bytes) -> list[Any]:
+    """JSON Lines: one JSON value a line; blank lines are skipped."""
+    return [
+        _parse_json(text, number)
+        for number, text in enumerate(_decode(raw).splitlines(), start=1)
+        if text.strip()
+    ]
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -184,10 +220,26 @@ def _answer(result: Dispatch) -> tuple[int, dict[str, Any]]:
 
 
 Entry = Callable[[Workspace, dict[str, Any], JsonLinesSink], Dispatch]
+Operation = Callable[[Workspace, dict[str, Any], JsonLinesSink], tuple[int, dict[str, Any]]]
+
+
+def _dispatching(entry: Entry) -> Operation:
+    """An operation answering with a dispatch's response (its fail code as the status)."""
+    return lambda ws, body, sink: _answer(entry(ws, body, sink))
+
+
+def _answering(work: Callable[[Workspace, dict[str, Any]], dict[str, Any]]) -> Operation:
+    """An operation answering with ``work``'s vendor body (400 for a fail body)."""
+
+    def run(ws: Workspace, body: dict[str, Any], _: JsonLinesSink) -> tuple[int, dict[str, Any]]:
+        answer = work(ws, body)
+        return (400 if answer.get("status") == "fail" else 200), answer
+
+    return run
 
 
 def _dispatch(
-    tenant: _Tenant, endpoint: str, entry: Entry, body: dict[str, Any], key: str | None
+    tenant: _Tenant, endpoint: str, entry: Operation, body: dict[str, Any], key: str | None
 ) -> tuple[int, dict[str, Any]]:
     """Run one vendor call for ``tenant``; with a key, answer a retry from the saved answer.
 
@@ -209,12 +261,74 @@ def _dispatch(
                 return saved.status, saved.body
             if "idempotency_key" not in body:
                 body = {**body, "idempotency_key": f"{IDEMPOTENCY_HEADER}:{key}"}
-        status, answer = _answer(entry(workspace, body, sink))
+        status, answer = entry(workspace, body, sink)
         if key is not None:
             answers.put(endpoint, key, Answer(digest=digest, status=status, body=answer))
         return status, answer
 
 
+class MessageChannel(StrEnum):
+    """The channels of the Message via Identity endpoints (``/1/send/<channel>.json``)."""
+
+    PUSH = "push"
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+def _with_channel(body: dict[str, Any], channel: MessageChannel) -> dict[str, Any]:
+    """The body with ``content.channel`` set from the path (a body that names one keeps it)."""
+    content = body.get("content")
+    if isinstance(content, dict) and "channel" not in content:
+        return {**body, "content": {**content, "channel": channel.value}}
+    return body
+
+
+def _publish_campaign(ws: Workspace, body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        campaign_id = ws.publish_campaign(body)
+    except TidingsError as exc:
+        return Dispatch.fail(str(exc)).response
+    return {"status": "success", "id": campaign_id}
+
+
+def _stats(ws: Workspace, ids: list[str] | None) -> dict[str, Any]:
+    numbers = compute_stats(ws, sources=ids).to_dict()
+    numbers.pop("activity", None)  # served by /1/activity.json
+    return {"status": "success", **numbers}
+
+
+def _activity(
+    ws: Workspace, business_event: str | None, since: datetime | None, until: datetime | None
+) -> dict[str, Any]:
+    entries = activity_log(ws, business_event=business_event, since=since, until=until)
+    return {"status": "success", "activity": entries}
+
+
+def _time_param(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    moment = parse_time(value)
+    if moment is None:
+        raise _Refused(f'"{name}" has an incorrect value - {value[:80]}', 400)
+    return moment
+
+
+_UPLOAD_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            **{
+                media_type: {"schema": {"type": "string"}}
+                for media_type in sorted(JSON_LINES_TYPES)
+            },
+        },
+    }
+}
+_READ_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    400: {"description": "A query parameter has an incorrect value"},
+    401: {"description": "Missing or wrong credentials"},
+}
 _OBJECT_BODY: Final[dict[str, Any]] = {
     "requestBody": {
         "required": True,
@@ -255,16 +369,36 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def refused(_: Request, exc: _Refused) -> JSONResponse:
         return fail(exc.error, exc.code)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = exc.errors()
+        first = problems[0] if problems else {}
+        parts = [str(part) for part in first.get("loc", ()) if part not in ("path", "query")]
+        where = ".".join(parts)
+        return fail(f'"{where}" has an incorrect value - {first.get("msg", "invalid")}', 400)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return fail(str(exc.detail), exc.status_code)
 
-    async def call(request: Request, endpoint: str, entry: Entry) -> JSONResponse:
+    async def call(
+        request: Request, endpoint: str, entry: Operation, *, lines: bool = False
+    ) -> JSONResponse:
         tenant = service.authenticate(request)
         key = _idempotency_key(request)
-        body = await service.read_json_object(request)
+        body = await service.read_json_object(request, lines=lines)
         status, answer = await run_in_threadpool(_dispatch, tenant, endpoint, entry, body, key)
         return JSONResponse(answer, status_code=status)
+
+    async def read(request: Request, work: Callable[[Workspace], dict[str, Any]]) -> JSONResponse:
+        tenant = service.authenticate(request)
+
+        def run() -> dict[str, Any]:
+            with tenant.lock:
+                workspace, _, _ = tenant.open()
+                return work(workspace)
+
+        return JSONResponse(await run_in_threadpool(run))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -277,7 +411,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return await call(
             request,
             "targets/trigger",
-            lambda ws, body, sink: ws.raise_business_event(body, sink=sink),
+            _dispatching(lambda ws, body, sink: ws.raise_business_event(body, sink=sink)),
         )
 
     @app.post(
@@ -288,7 +422,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return await call(
             request,
             "send/externaltrigger",
-            lambda ws, body, sink: ws.trigger_campaign(body, sink=sink),
+            _dispatching(lambda ws, body, sink: ws.trigger_campaign(body, sink=sink)),
         )
 
     @app.post(
@@ -299,7 +433,48 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return await call(
             request,
             "send/externaltrigger/2",
-            lambda ws, body, sink: ws.trigger_campaigns(body, sink=sink),
+            _dispatching(lambda ws, body, sink: ws.trigger_campaigns(body, sink=sink)),
         )
+
+    @app.post("/1/targets/create.json", openapi_extra=_OBJECT_BODY, responses=_VENDOR_RESPONSES)
+    async def create_campaign(request: Request) -> JSONResponse:
+        """Publish an External Trigger campaign (Create Campaign body): ``{"status", "id"}``."""
+        return await call(request, "targets/create", _answering(_publish_campaign))
+
+    @app.post("/1/send/{channel}.json", openapi_extra=_OBJECT_BODY, responses=_VENDOR_RESPONSES)
+    async def message_via_identity(channel: MessageChannel, request: Request) -> JSONResponse:
+        """Send a message whose content comes in the call (Message via Identity)."""
+        return await call(
+            request,
+            f"send/{channel}",
+            _dispatching(
+                lambda ws, body, sink: ws.message_via_identity(
+                    _with_channel(body, channel), sink=sink
+                )
+            ),
+        )
+
+    @app.post("/1/upload", openapi_extra=_UPLOAD_BODY, responses=_VENDOR_RESPONSES)
+    async def upload(request: Request) -> JSONResponse:
+        """Upload profiles and events: ``{"d": [...]}`` or JSON Lines, one record a line."""
+        return await call(request, "upload", _answering(Workspace.upload), lines=True)
+
+    @app.get("/1/stats.json", responses=_READ_RESPONSES)
+    async def stats(
+        request: Request, id: Annotated[list[str] | None, Query()] = None
+    ) -> JSONResponse:
+        """Numbers per campaign and bulletin (``id`` repeated: only those)."""
+        return await read(request, lambda ws: _stats(ws, id))
+
+    @app.get("/1/activity.json", responses=_READ_RESPONSES)
+    async def activity(
+        request: Request,
+        business_event: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> JSONResponse:
+        """The activity log (dispatched bulletins, newest first), optionally filtered."""
+        start, stop = _time_param("since", since), _time_param("until", until)
+        return await read(request, lambda ws: _activity(ws, business_event, start, stop))
 
     return app
