@@ -95,11 +95,33 @@ def test_hostile_loop_of_sorts_is_refused_well_under_a_second() -> None:
         ),
         # ... and at the end of the render, outside loops.
         ("{{ ExternalTrigger.x | default: 1 }}" * 900, (1, 28824)),
+        # Comparisons: 5 units each, plus the deep size of equal-sized sides.
+        ("{% for i in (1..2001) %}{% if i == 3 %}{% endif %}{% endfor %}", (1, 33)),
+        (
+            "{% for i in (1..100) %}{% if ExternalTrigger.l != ExternalTrigger.m %}{% endif %}"
+            "{% endfor %}",
+            (1, 48),
+        ),
+        (
+            "{% for i in (1..100) %}{% case ExternalTrigger.l %}{% when 1, ExternalTrigger.m %}"
+            "x{% endcase %}{% endfor %}",
+            (1, 55),
+        ),
+        (
+            "{% for i in (1..200) %}{% if ExternalTrigger.s >= ExternalTrigger.t %}{% endif %}"
+            "{% endfor %}",
+            (1, 48),
+        ),
     ],
 )
 def test_work_budget_stops_both_paths_at_the_same_place(source: str, at: tuple[int, int]) -> None:
     limits = Limits(work_budget=20_000)
-    trigger = {"s": "a" * 2000, "l": [{"a": [1, 2, 3]}] * 100}
+    trigger = {
+        "s": "a" * 2000,
+        "t": "b" * 2000,
+        "l": [{"a": [1, 2, 3]}] * 100,
+        "m": [{"a": [1, 2, 3]}] * 100,
+    }
     errors = []
     for template in _both_paths(source, limits=limits):
         with pytest.raises(LimitExceededError) as info:
@@ -108,6 +130,68 @@ def test_work_budget_stops_both_paths_at_the_same_place(source: str, at: tuple[i
     assert errors[0] == errors[1]
     assert errors[0][1:] == at
     assert "more than 20000 units of work" in errors[0][0]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "{% if ExternalTrigger.a == ExternalTrigger.b %}y{% endif %}",
+        "{% if ExternalTrigger.a != ExternalTrigger.b %}y{% endif %}",
+        "{% if ExternalTrigger.a <= ExternalTrigger.b %}y{% endif %}",
+        "{% if ExternalTrigger.a >= ExternalTrigger.b %}y{% endif %}",
+        "{% unless ExternalTrigger.a == ExternalTrigger.b %}y{% endunless %}",
+        "{% case ExternalTrigger.a %}{% when ExternalTrigger.b %}y{% endcase %}",
+        "{% case ExternalTrigger.a %}{% when 1, 2, ExternalTrigger.b %}y{% endcase %}",
+        "{% liquid\nif ExternalTrigger.a == ExternalTrigger.b\necho 'y'\nendif %}",
+        "{% if ExternalTrigger.n == ExternalTrigger.m %}y{% endif %}",
+    ],
+)
+def test_comparing_large_equal_data_in_a_loop_is_refused_on_both_paths(condition: str) -> None:
+    # Before comparisons were charged: 500 iterations took 3 s, 10,000 about a minute.
+    source = "{% for i in (1..10000) %}" + condition + "{% endfor %}"
+    trigger = {
+        "a": list(range(100_000)),
+        "b": list(range(100_000)),
+        "n": [[i] * 100 for i in range(1000)],  # nested: the items inside count too
+        "m": [[i] * 100 for i in range(1000)],
+    }
+    errors = []
+    for template in _both_paths(source):
+        started = time.perf_counter()
+        with pytest.raises(LimitExceededError) as info:
+            template.render({}, trigger)
+        assert time.perf_counter() - started < 1.5  # about 0.1 s; loose for shared CI
+        assert info.value.message.startswith("work limit reached")
+        errors.append((info.value.message, info.value.line, info.value.column))
+    assert errors[0] == errors[1]
+
+
+@pytest.mark.parametrize(
+    ("condition", "cost"),
+    [
+        ("{% if 1 == 2 %}{% endif %}", 5),
+        ("{% if ExternalTrigger.a == ExternalTrigger.c %}{% endif %}", 5),  # lengths differ
+        ("{% if ExternalTrigger.a == ExternalTrigger.b %}{% endif %}", 5 + 4 * 100),
+        ("{% if ExternalTrigger.n != ExternalTrigger.m %}{% endif %}", 5 + 4 * 2 + 4 * 6),
+        ("{% if ExternalTrigger.s == ExternalTrigger.t %}{% endif %}", 5 + 320 // 16),
+        ("{% case ExternalTrigger.a %}{% when 1, ExternalTrigger.b %}{% endcase %}", 10 + 400),
+    ],
+)
+def test_comparison_costs_are_documented_and_equal_on_both_paths(condition: str, cost: int) -> None:
+    trigger = {
+        "a": list(range(100)),
+        "b": list(range(100)),
+        "c": list(range(99)),
+        "n": [[1, 2, 3], [4, 5, 6]],
+        "m": [[1, 2, 3], [4, 5, 7]],
+        "s": "x" * 320,
+        "t": "y" * 320,
+    }
+    for template in _both_paths(condition, limits=Limits(work_budget=cost)):
+        assert template.render({}, trigger) == ""
+    for template in _both_paths(condition, limits=Limits(work_budget=cost - 1)):
+        with pytest.raises(LimitExceededError, match="work limit reached"):
+            template.render({}, trigger)
 
 
 def test_work_budget_is_configurable() -> None:

@@ -9,7 +9,8 @@ slicing, blank-block suppression, our escaping and stringification) and calls
 python-liquid's own filter functions, through the same resource-limit guards.
 
 The work budget is counted in a local variable, charged for exactly the events
-the interpreter charges (each loop's length, each filter call, each ``contains``),
+the interpreter charges (each loop's length, each filter call, each ``contains``
+and each comparison),
 so a render over budget raises on both paths at the same point.
 
 Errors are otherwise not reproduced here. Whenever the generated code raises, or finds a
@@ -95,6 +96,13 @@ from markupsafe import escape as markup_escape
 
 from ._environment import (
     ChargedContainsExpression,
+    ChargedEqExpression,
+    ChargedGeExpression,
+    ChargedGtExpression,
+    ChargedLeExpression,
+    ChargedLtExpression,
+    ChargedNeExpression,
+    ChargedWhenExpression,
     LimitedLoopExpression,
     LimitedRangeLiteral,
     TidingsContext,
@@ -114,12 +122,14 @@ from ._escape import (
     escape_url_attribute,
 )
 from ._limits import (
+    COMPARE_COST,
     CONSTANT_TIME_FILTERS,
     CONTAINS_COST,
     FILTER_COST,
     LOOP_ITERATION_COST,
     MAX_INT_BITS,
     UNSIZED_CLASSES,
+    compare_cost,
     deep_size_of,
     guard_filter,
     size_of,
@@ -162,6 +172,21 @@ class LimitReached(Exception):  # noqa: N818 - a signal, not an error shown to u
 
 
 _MISSING = object()
+
+_COMPARISONS = (EqExpression, NeExpression, LtExpression, GtExpression, LeExpression, GeExpression)
+
+# Each comparison class python-liquid parses is given its charged subclass before
+# compiling (see limit_expressions); one without it would escape the work budget.
+_CHARGED_COMPARISONS = frozenset(
+    {
+        ChargedEqExpression,
+        ChargedNeExpression,
+        ChargedLtExpression,
+        ChargedGtExpression,
+        ChargedLeExpression,
+        ChargedGeExpression,
+    }
+)
 
 
 def _escape_str_html(text: str) -> str:
@@ -614,21 +639,8 @@ class _Generator:
             return f"(not {self.condition(expr.right)})"
         if isinstance(expr, BooleanExpression):
             return self.condition(expr.expression)
-        if isinstance(expr, EqExpression | NeExpression):
-            left, right = self.expr(expr.left), self.expr(expr.right)
-            test = f"_eq({left}, {right})"
-            return test if isinstance(expr, EqExpression) else f"(not {test})"
-        if isinstance(expr, LtExpression | GtExpression):
-            left, right = self.expr(expr.left), self.expr(expr.right)
-            token = self.const(expr.token)
-            if isinstance(expr, GtExpression):
-                left, right = right, left
-            return f"_lt({token}, {left}, {right})"
-        if isinstance(expr, LeExpression | GeExpression):
-            left, right = self.expr(expr.left), self.expr(expr.right)
-            if isinstance(expr, GeExpression):
-                left, right = right, left
-            return f"_le({left}, {right})"
+        if isinstance(expr, _COMPARISONS):
+            return self.comparison(expr)
         if isinstance(expr, ContainsExpression):
             if type(expr) is not ChargedContainsExpression:
                 raise Unsupported("contains without its work charge")
@@ -644,6 +656,43 @@ class _Generator:
         var = self.temp("_b")
         self.emit(f"{var} = {self.truthy(value)}")
         return var
+
+    def operand(self, expr: Expression) -> str:
+        """Emit ``expr``'s evaluation; return a name or literal safe to use twice."""
+        value = self.expr(expr)
+        if value.isidentifier():
+            return value
+        var = self.temp()
+        self.emit(f"{var} = {value}")
+        return var
+
+    def charge_comparison(self, left: str, right: str, token: object) -> None:
+        """Emit the work charge of one comparison, as the interpreter charges it."""
+        # Inlined fast path of compare_cost: a scalar on either side costs the constant.
+        self.charge(
+            f"({COMPARE_COST} if {left}.__class__ in _UNSIZED or {right}.__class__ in _UNSIZED "
+            f"else _cmp({left}, {right}))",
+            token,
+        )
+
+    def comparison(self, expr: Expression) -> str:
+        """``==``, ``!=``, ``<``, ``>``, ``<=``, ``>=``: both sides, the charge, the test."""
+        if type(expr) not in _CHARGED_COMPARISONS:
+            raise Unsupported("comparison without its work charge")
+        left = self.operand(expr.left)  # type: ignore[attr-defined]
+        right = self.operand(expr.right)  # type: ignore[attr-defined]
+        self.charge_comparison(left, right, expr.token)
+        if isinstance(expr, EqExpression | NeExpression):
+            test = f"_eq({left}, {right})"
+            return test if isinstance(expr, EqExpression) else f"(not {test})"
+        if isinstance(expr, LtExpression | GtExpression):
+            token = self.const(expr.token)
+            if isinstance(expr, GtExpression):
+                left, right = right, left
+            return f"_lt({token}, {left}, {right})"
+        if isinstance(expr, GeExpression):
+            left, right = right, left
+        return f"_le({left}, {right})"
 
     # -- nodes -------------------------------------------------------------------
 
@@ -785,7 +834,16 @@ class _Generator:
         self.emit(f"{default} = True")
         for block in node.blocks:
             if type(block) is MultiExpressionBlockNode:
-                tests = [f"_eq({subject}, {self.expr(e)})" for e in block.expression.expressions]
+                when = block.expression
+                if type(when) is not ChargedWhenExpression:
+                    raise Unsupported("when without its work charge")
+                tests = []
+                for expression in when.expressions:
+                    right = self.operand(expression)
+                    self.charge_comparison(subject, right, when.token)
+                    test = self.temp("_b")
+                    self.emit(f"{test} = _eq({subject}, {right})")
+                    tests.append(test)
                 if len(tests) == 1:
                     self.emit(f"if {tests[0]}:")
                     self.indent()
@@ -972,6 +1030,7 @@ class _Generator:
             "_lt": _lt,
             "_le": _le,
             "_contains": _contains,
+            "_cmp": compare_cost,
             "_esc_text": escape_text,
             "_esc_html": escape_html,
             "_esc_json_string": escape_json_string,

@@ -3,9 +3,9 @@
 One environment per (escape mode, strictness, limits). Each replaces every tag
 that writes output (the output statement, ``echo``, ``cycle``, ``increment``,
 ``decrement``) with a version that writes through an escaper (chosen for each
-node by :mod:`._contexts` once the template is parsed), charges loops, filters and
-``contains`` to the render's work budget, and adds the ``raw``/``safe`` and
-``json`` filters.
+node by :mod:`._contexts` once the template is parsed), charges loops, filters,
+``contains`` and comparisons (``==``, ``case``/``when``, ...) to the render's work
+budget, and adds the ``raw``/``safe`` and ``json`` filters.
 """
 
 from __future__ import annotations
@@ -20,9 +20,22 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 from liquid import Environment, RenderContext
 from liquid.ast import Node
 from liquid.builtin.expressions import FilteredExpression, LoopExpression, Path
-from liquid.builtin.expressions.logical import ContainsExpression, _contains
+from liquid.builtin.expressions.logical import (
+    ContainsExpression,
+    EqExpression,
+    GeExpression,
+    GtExpression,
+    LeExpression,
+    LtExpression,
+    NeExpression,
+    _contains,
+    _eq,
+    _le,
+    _lt,
+)
 from liquid.builtin.expressions.primitive import RangeLiteral
 from liquid.builtin.output import Output, OutputNode
+from liquid.builtin.tags.case_tag import _AnyExpression
 from liquid.builtin.tags.cycle_tag import CycleNode, CycleTag
 from liquid.builtin.tags.decrement_tag import DecrementNode, DecrementTag
 from liquid.builtin.tags.echo_tag import EchoNode, EchoTag
@@ -54,6 +67,7 @@ from ._limits import (
     FilterLimitError,
     Limits,
     check_range,
+    compare_cost,
     filter_cost,
     guard_filter,
     size_of,
@@ -330,6 +344,122 @@ class ChargedContainsExpression(ContainsExpression):
         return _contains(self.token, left, right)
 
 
+class _ChargedComparison:
+    """A comparison charged to the work budget: ``==`` on equal-sized data walks it.
+
+    Mixed into python-liquid's comparison classes (same slots, so a parsed
+    expression changes class in place); each evaluates both sides in order,
+    charges :func:`~._limits.compare_cost`, then compares as python-liquid does.
+    """
+
+    __slots__ = ()
+    left: Expression
+    right: Expression
+    token: Token
+
+    def evaluate(self, context: RenderContext) -> object:
+        """The comparison's value, after charging its work."""
+        left = self.left.evaluate(context)
+        right = self.right.evaluate(context)
+        cast("TidingsContext", context).charge(compare_cost(left, right), self.token)
+        return self.compare(left, right)
+
+    def compare(self, left: object, right: object) -> bool:
+        """Compare the evaluated sides (each subclass: its operator)."""
+        raise NotImplementedError
+
+
+class ChargedEqExpression(_ChargedComparison, EqExpression):
+    """``==`` charged to the work budget."""
+
+    __slots__ = ()
+
+    def compare(self, left: object, right: object) -> bool:
+        """Liquid's equality."""
+        return bool(_eq(left, right))
+
+
+class ChargedNeExpression(_ChargedComparison, NeExpression):
+    """``!=`` charged to the work budget."""
+
+    __slots__ = ()
+
+    def compare(self, left: object, right: object) -> bool:
+        """Liquid's inequality."""
+        return not _eq(left, right)
+
+
+class ChargedLtExpression(_ChargedComparison, LtExpression):
+    """``<`` charged to the work budget."""
+
+    __slots__ = ()
+
+    def compare(self, left: object, right: object) -> bool:
+        """Liquid's ``<`` (raises for types it cannot order)."""
+        return bool(_lt(self.token, left, right))
+
+
+class ChargedGtExpression(_ChargedComparison, GtExpression):
+    """``>`` charged to the work budget."""
+
+    __slots__ = ()
+
+    def compare(self, left: object, right: object) -> bool:
+        """Liquid's ``>`` (raises for types it cannot order)."""
+        return bool(_lt(self.token, right, left))
+
+
+class ChargedLeExpression(_ChargedComparison, LeExpression):
+    """``<=`` charged to the work budget."""
+
+    __slots__ = ()
+
+    def compare(self, left: object, right: object) -> bool:
+        """Liquid's ``<=`` (equality for values it cannot order)."""
+        return bool(_le(left, right))
+
+
+class ChargedGeExpression(_ChargedComparison, GeExpression):
+    """``>=`` charged to the work budget."""
+
+    __slots__ = ()
+
+    def compare(self, left: object, right: object) -> bool:
+        """Liquid's ``>=`` (equality for values it cannot order)."""
+        return bool(_le(right, left))
+
+
+class ChargedWhenExpression(_AnyExpression):
+    """A ``when``'s values compared with its ``case``, each comparison charged."""
+
+    __slots__ = ()
+
+    def evaluate(self, context: RenderContext) -> list[bool]:
+        """Whether the case's value equals each of the ``when``'s values, in order."""
+        left = self.left.evaluate(context)
+        charge = cast("TidingsContext", context).charge
+        matches = []
+        for expression in self.expressions:
+            right = expression.evaluate(context)
+            charge(compare_cost(left, right), self.token)
+            matches.append(bool(_eq(left, right)))
+        return matches
+
+
+CHARGED_CLASSES: dict[type[Expression], type[Expression]] = {
+    RangeLiteral: LimitedRangeLiteral,
+    ContainsExpression: ChargedContainsExpression,
+    EqExpression: ChargedEqExpression,
+    NeExpression: ChargedNeExpression,
+    LtExpression: ChargedLtExpression,
+    GtExpression: ChargedGtExpression,
+    LeExpression: ChargedLeExpression,
+    GeExpression: ChargedGeExpression,
+    _AnyExpression: ChargedWhenExpression,
+}
+"""python-liquid's expression classes and the limited or charged class each becomes."""
+
+
 def _expressions(node: Node) -> Iterable[Expression]:
     stack = list(node.expressions())
     while stack:
@@ -339,7 +469,7 @@ def _expressions(node: Node) -> Iterable[Expression]:
 
 
 def limit_expressions(nodes: Iterable[Node], context: RenderContext) -> None:
-    """Give every range literal and ``contains`` of the tree its limited class.
+    """Give every range literal, ``contains`` and comparison of the tree its limited class.
 
     Same slots, so each parsed expression can change class in place.
     """
@@ -347,10 +477,9 @@ def limit_expressions(nodes: Iterable[Node], context: RenderContext) -> None:
     while stack:
         node = stack.pop()
         for expr in _expressions(node):
-            if type(expr) is RangeLiteral:
-                expr.__class__ = LimitedRangeLiteral
-            elif type(expr) is ContainsExpression:
-                expr.__class__ = ChargedContainsExpression
+            charged = CHARGED_CLASSES.get(type(expr))
+            if charged is not None:
+                expr.__class__ = charged
         stack.extend(node.children(context, include_partials=False))
 
 

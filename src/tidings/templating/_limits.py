@@ -15,12 +15,16 @@ well under a second, compiled or interpreted, whatever the template does):
   arguments: 4 units per item of an array, object or range, 1 unit per 16
   characters of a string (``json`` counts nested items too; filters that take
   constant time, such as ``size`` and ``first``, cost only the 25);
-- each ``contains``: 5 units plus the size of what it searches.
+- each ``contains``: 5 units plus the size of what it searches;
+- each comparison (``==``, ``!=``, ``<``, ``>``, ``<=``, ``>=``, and each value of a
+  ``case``'s ``when``): 5 units, plus, when both sides are the same size (the
+  only case in which Python walks them item by item), the size of the left side
+  with its nested items (1 unit per 16 characters for strings).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -50,7 +54,9 @@ class Limits:
         work_budget: Most units of work one render may do: 5 per loop
             iteration; 25 per filter call plus 4 per item of the arrays and
             objects and 1 per 16 characters of the strings it is given; 5 per
-            ``contains`` plus the size of what it searches. Bounds CPU time,
+            ``contains`` plus the size of what it searches; 5 per comparison
+            (``==``, ``case``/``when``, ...) plus the size of the two sides
+            when they are the same size. Bounds CPU time,
             which the other limits do not (a loop of sorts over long arrays stays
             under them all); the default takes well under a second.
     """
@@ -99,6 +105,7 @@ _SIZED_BASES = (str, list, tuple, dict)
 LOOP_ITERATION_COST = 5
 FILTER_COST = 25
 CONTAINS_COST = 5
+COMPARE_COST = 5
 ITEM_COST = 4
 CHARACTERS_PER_UNIT = 16
 
@@ -124,13 +131,41 @@ def deep_size_of(value: object) -> int:
     stack = [value]
     while stack:
         item = stack.pop()
-        total += size_of(item)
         cls = type(item)
-        if cls is dict or (cls not in UNSIZED_CLASSES and isinstance(item, dict)):
-            stack.extend(cast("dict[object, object]", item).values())
-        elif cls is list or cls is tuple:
-            stack.extend(cast("Sequence[object]", item))
+        items: Iterable[object]
+        if cls is list or cls is tuple:
+            items = cast("Sequence[object]", item)
+        elif cls is dict or (cls not in UNSIZED_CLASSES and isinstance(item, dict)):
+            items = cast("dict[object, object]", item).values()
+        else:
+            total += size_of(item)
+            continue
+        total += ITEM_COST * len(cast("Sized", item))
+        # Scalars are counted here rather than pushed: most items of large data are.
+        for child in items:
+            child_cls = type(child)
+            if child_cls is str:
+                total += len(cast("str", child)) >> 4
+            elif child_cls not in UNSIZED_CLASSES:
+                stack.append(child)
     return total
+
+
+def compare_cost(left: object, right: object) -> int:
+    """Units of work one comparison of ``left`` with ``right`` costs (see the module docstring).
+
+    Python compares two containers (or strings) item by item only when they have
+    the same length; otherwise it answers at once. Both sides the same size is the
+    cheap test for that: the nested items of the left side are then charged, so a
+    loop comparing two large, equal data structures runs out of budget instead of
+    taking minutes. A scalar on either side costs only the 5.
+    """
+    if type(left) in UNSIZED_CLASSES or type(right) in UNSIZED_CLASSES:
+        return COMPARE_COST
+    size = size_of(left)
+    if not size or size != size_of(right):
+        return COMPARE_COST
+    return COMPARE_COST + (size if type(left) is str else deep_size_of(left))
 
 
 def filter_cost(name: str, left: object, args: Sequence[object]) -> int:
