@@ -3,7 +3,9 @@
 Everything is checked before anything is written: every bad line of the JSON Lines
 files is reported (file, line, field, reason), and the definitions are applied to a
 scratch copy of the workspace's registry first. By default a bad line imports
-nothing; ``--skip-bad`` imports the good lines and reports the bad ones.
+nothing; ``--skip-bad`` imports the good lines and reports the bad ones. The profiles
+and events are written in one store transaction: a database error on any row
+imports nothing of either file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Final, TextIO
 
 from ..errors import TidingsError
 from ..storage import MemoryLedger, MemoryRegistry, MemoryStore
-from ..storage.jsonl import BadLine, check_jsonl, import_jsonl
+from ..storage.jsonl import BadLine, atomically, check_jsonl, import_jsonl
 from ..workspace import Workspace
 from ._command import (
     EXIT_OK,
@@ -132,9 +134,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if sections:
             _apply(_scratch(ws), sections, args.definitions)
         counts = {"profiles": 0, "events": 0}
-        for kind, path in files:
-            if path is not None:
-                counts[kind] = import_jsonl(ws.store, path, kind, skip_bad=True).imported
+        with atomically(ws.store):  # both files, or nothing
+            for kind, path in files:
+                if path is not None:
+                    counts[kind] = import_jsonl(ws.store, path, kind, skip_bad=True).imported
         campaign_ids = _apply(ws, sections, args.definitions)
     summary: dict[str, Any] = {**counts, "campaign_ids": campaign_ids}
     if args.skip_bad:

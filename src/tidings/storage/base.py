@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ..models.filters import AudienceQuery, Filter
 from ..models.users import UserEvent, UserProfile
 
-__all__ = ["Store"]
+__all__ = ["Store", "Transactional"]
 
 
 @runtime_checkable
@@ -75,4 +76,23 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release resources (connections). Idempotent."""
+        ...
+
+
+@runtime_checkable
+class Transactional(Protocol):
+    """A store whose writes can be grouped into one all-or-nothing transaction.
+
+    The memory, SQLite and PostgreSQL stores implement it; imports use it when the
+    store does (:func:`tidings.storage.jsonl.import_jsonl`, ``tidings import``).
+    """
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group this thread's writes inside the block into one transaction.
+
+        Every write made through the store by this thread inside the block is
+        committed when the block ends, or none is if it raises. Blocks nest (an
+        inner block that raises undoes only its own writes, then the exception
+        goes on). Other threads' writes wait until the block ends.
+        """
         ...

@@ -9,7 +9,9 @@ number, the field and the reason; blank lines are skipped.
 
 :func:`import_jsonl` reads the whole file before writing anything, so by default
 a file with a bad line imports nothing; with ``skip_bad=True`` the good lines are
-imported and the bad ones reported.
+imported and the bad ones reported. The writes are one store transaction (on a
+:class:`~tidings.storage.base.Transactional` store: memory, SQLite, PostgreSQL), so
+a store error on any row leaves the store as it was.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
@@ -25,13 +28,14 @@ from pydantic import ValidationError
 
 from ..errors import RecordError, TidingsError, TriggerDataError
 from ..models.users import UserEvent, UserProfile
-from .base import Store
+from .base import Store, Transactional
 from .memory import BATCH_SIZE, encode_json
 
 __all__ = [
     "BadLine",
     "ImportKind",
     "JsonlImport",
+    "atomically",
     "check_jsonl",
     "import_jsonl",
     "lone_surrogate_path",
@@ -205,6 +209,8 @@ def import_jsonl(
     The file is checked in full before anything is written: by default a file with
     any bad line imports nothing and raises; with ``skip_bad`` the good lines are
     imported (in batches of 5,000, one store write each) and the bad ones reported.
+    All the writes are one transaction of a :class:`~tidings.storage.base.Transactional`
+    store: if the store fails on any row, nothing of the file is imported.
 
     Args:
         store: Where to write.
@@ -230,18 +236,24 @@ def import_jsonl(
             more = len(result.bad) - 1
             tail = f" (and {more} more bad line{'s' if more != 1 else ''})" if more else ""
             raise TriggerDataError(f"{first}{tail}")
-    batch: list[UserProfile | UserEvent] = []
-    for item in read_jsonl(path, target):
-        if isinstance(item, BadLine):
-            result.bad.append(item)
-            continue
-        batch.append(item)
-        if len(batch) >= BATCH_SIZE:
+    with atomically(store):
+        batch: list[UserProfile | UserEvent] = []
+        for item in read_jsonl(path, target):
+            if isinstance(item, BadLine):
+                result.bad.append(item)
+                continue
+            batch.append(item)
+            if len(batch) >= BATCH_SIZE:
+                result.imported += _write(store, target, batch)
+                batch = []
+        if batch:
             result.imported += _write(store, target, batch)
-            batch = []
-    if batch:
-        result.imported += _write(store, target, batch)
     return result
+
+
+def atomically(store: Store) -> AbstractContextManager[None]:
+    """One transaction for the writes inside the block, if ``store`` can group them."""
+    return store.transaction() if isinstance(store, Transactional) else nullcontext()
 
 
 def _write(store: Store, kind: ImportKind, batch: list[UserProfile | UserEvent]) -> int:

@@ -21,6 +21,7 @@ import re
 import threading
 from bisect import insort_right
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Final, TypeVar
 
@@ -85,6 +86,36 @@ class MemoryStore:
         self._by_name: dict[str, dict[str, list[UserEvent]]] = {}
         self._match_index: dict[tuple[str, str, str], dict[str, datetime]] = {}
         self._lock = threading.RLock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group this thread's writes into one all-or-nothing step (see ``Transactional``).
+
+        The store's state is copied when the block starts and put back if it
+        raises; other threads' writes wait until it ends.
+        """
+        with self._lock:
+            saved = (
+                dict(self._profiles),
+                self._sorted,
+                {identity: list(events) for identity, events in self._events.items()},
+                {
+                    identity: {name: list(events) for name, events in named.items()}
+                    for identity, named in self._by_name.items()
+                },
+                {key: dict(latest) for key, latest in self._match_index.items()},
+            )
+            try:
+                yield
+            except BaseException:
+                (
+                    self._profiles,
+                    self._sorted,
+                    self._events,
+                    self._by_name,
+                    self._match_index,
+                ) = saved
+                raise
 
     def upsert_profiles(self, profiles: Iterable[UserProfile]) -> int:
         """Insert or replace profiles by identity; return how many were written.

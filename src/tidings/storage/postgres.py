@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -82,6 +84,8 @@ class PostgresStore:
         connections: Connections | None = None,
     ) -> None:
         self._connections = connections or Connections(dsn, schema=schema)
+        # The connection of this thread's open transaction() block, if any.
+        self._pinned = threading.local()
         try:
             require_schema(self._connections)
         except BaseException:
@@ -111,9 +115,35 @@ class PostgresStore:
 
     # -- writes -----------------------------------------------------------------------
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group this thread's writes into one transaction (see ``Transactional``).
+
+        The block holds one connection; the writes inside it are savepoints of its
+        transaction. Unlike a single write, the block is not retried when
+        PostgreSQL aborts it (serialisation failure, deadlock): it raises, and
+        nothing is written.
+        """
+        conn: psycopg.Connection[Any] | None = getattr(self._pinned, "conn", None)
+        if conn is not None:
+            with conn.transaction():
+                yield
+            return
+        with self._connections.connection() as conn, conn.transaction():
+            self._pinned.conn = conn
+            try:
+                yield
+            finally:
+                self._pinned.conn = None
+
     def _load(self, what: str, work: Callable[[psycopg.Connection[Any]], None]) -> None:
+        pinned: psycopg.Connection[Any] | None = getattr(self._pinned, "conn", None)
         try:
-            self._connections.transaction(work)
+            if pinned is None:
+                self._connections.transaction(work)
+            else:
+                with pinned.transaction():
+                    work(pinned)
         except (UnicodeEncodeError, psycopg.DataError) as exc:
             raise TriggerDataError(f"{what} hold text PostgreSQL cannot store: {exc}") from exc
 

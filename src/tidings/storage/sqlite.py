@@ -47,7 +47,8 @@ processes run alongside one writer, each reading a consistent snapshot; writers
 wait up to 30 seconds for each other). ``SQLiteStore(":memory:")`` is private to one
 connection, so it shares a single connection between threads
 (``check_same_thread=False``) behind a lock taken per statement and per fetched
-batch. Writes are ``BEGIN IMMEDIATE`` transactions of at most 5,000 rows.
+batch. Writes are ``BEGIN IMMEDIATE`` transactions of at most 5,000 rows, or savepoints
+inside one :meth:`SQLiteStore.transaction` (an import is one transaction).
 
 Limits (both stores refuse such data, so they keep agreeing): properties must be
 JSON (no NaN or infinity), valid Unicode and free of NUL characters. Integers
@@ -62,6 +63,7 @@ beyond 64 bits are stored, but SQLite compares them as floating point.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import sqlite3
 import threading
@@ -102,6 +104,7 @@ SCHEMA_VERSION: Final = 1
 """The schema this code writes; opening a newer file is refused."""
 
 _FETCH_SIZE: Final = 1_000
+_savepoints = itertools.count()
 _CHUNK_SIZE: Final = 500  # identities per query: far below SQLite's variable limit
 
 _SCHEMA: Final = (
@@ -208,8 +211,20 @@ class SQLiteStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A ``BEGIN IMMEDIATE`` transaction, or a savepoint inside an open one."""
         with self._guard:
             conn = self._connection()
+            if conn.in_transaction:
+                savepoint = f"tidings_{next(_savepoints)}"
+                conn.execute(f"SAVEPOINT {savepoint}")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute(f"ROLLBACK TO {savepoint}")
+                    conn.execute(f"RELEASE {savepoint}")
+                    raise
+                conn.execute(f"RELEASE {savepoint}")
+                return
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -217,6 +232,16 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group this thread's writes into one transaction (see ``Transactional``).
+
+        One ``BEGIN IMMEDIATE`` for the whole block: other writers, in this process
+        or another, wait until it ends.
+        """
+        with self._transaction():
+            yield
 
     def _fetchall(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._guard:
