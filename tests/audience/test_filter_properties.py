@@ -7,6 +7,7 @@ evaluating every profile directly with ``tidings.audience.evaluate``.
 
 from __future__ import annotations
 
+import itertools
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -231,11 +232,21 @@ SETTINGS = settings(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def sql_store(request):
-    """Makes the SQL store each example compares with memory: SQLite, or PostgreSQL (emptied)."""
+@pytest.fixture(params=["sqlite", "postgres", "parquet"])
+def sql_store(request, tmp_path):
+    """Makes the store each example compares with memory: SQLite, PostgreSQL (emptied), Parquet.
+
+    Parquet evaluates with memory's Python rules, so it checks the files' round trip
+    (JSON properties, timestamps, event order, partitions) rather than a compiler.
+    """
     if request.param == "sqlite":
         yield lambda: SQLiteStore(":memory:")
+        return
+    if request.param == "parquet":
+        from tidings.storage.parquet import ParquetStore
+
+        made = itertools.count()
+        yield lambda: ParquetStore(tmp_path / f"p{next(made)}", partitions=3)
         return
     import psycopg
 

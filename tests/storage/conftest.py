@@ -5,7 +5,7 @@ import pytest
 from tidings.storage import MemoryStore, SQLiteStore
 
 
-@pytest.fixture(params=["memory", "sqlite-memory", "sqlite-file", "postgres"])
+@pytest.fixture(params=["memory", "sqlite-memory", "sqlite-file", "postgres", "parquet"])
 def store(request, tmp_path):
     if request.param == "memory":
         made = MemoryStore()
@@ -13,6 +13,10 @@ def store(request, tmp_path):
         made = SQLiteStore(":memory:")
     elif request.param == "sqlite-file":
         made = SQLiteStore(tmp_path / "store.db")
+    elif request.param == "parquet":
+        from tidings.storage.parquet import ParquetStore
+
+        made = ParquetStore(tmp_path / "parquet", partitions=3)
     else:
         from tidings.storage.postgres import PostgresStore
 
