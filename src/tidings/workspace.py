@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _vendor
 from ._definitions import Definitions, validate_definition
@@ -38,9 +38,21 @@ from .storage.sqlite_ledger import SQLiteLedger
 if TYPE_CHECKING:
     from .senders import DrainReport, Sender
 
-__all__ = ["Clock", "Workspace"]
+__all__ = ["BulletinRunner", "Clock", "Workspace"]
 
 Clock = Callable[[], datetime]
+
+
+class BulletinRunner(Protocol):
+    """Runs a bulletin's dispatch somewhere else (a Dask cluster: ``tidings.scale``).
+
+    It writes the records where it was told to (not to the workspace's sink) and
+    returns the dispatch's summary.
+    """
+
+    def dispatch_bulletin(self, plan: DispatchPlan, *, store: Store, ledger: Ledger) -> Summary:
+        """Dispatch ``plan``'s audience from ``store``, claiming and recording in ``ledger``."""
+        ...
 
 
 def _utc_now() -> datetime:
@@ -349,12 +361,16 @@ class Workspace:
         self.last_send = drain(self.ledger, chosen, clock=self.clock)
         return self.last_send
 
-    def raise_business_event(self, body: object, *, sink: Sink | None = None) -> Dispatch:
+    def raise_business_event(
+        self, body: object, *, sink: Sink | None = None, runner: BulletinRunner | None = None
+    ) -> Dispatch:
         """Raise a business event (Bulletins API body); dispatch every published bulletin.
 
         The response is ``{"status": "success", "targets": N}`` (N bulletins
         dispatched) or the vendor's ``fail`` shape. Records stream to ``sink`` when
-        given, else they are kept on the returned ``Dispatch``.
+        given, else they are kept on the returned ``Dispatch``; with a ``runner``
+        (:class:`tidings.scale.DaskDispatcher`) they go where the runner writes
+        them, and only the summaries come back.
         """
         refused = _refuse(body)
         if refused is not None:
@@ -385,13 +401,16 @@ class Workspace:
                 settings=self.settings,
                 custom_groups=self.definitions.control_groups,
             )
-            summary = dispatch_bulletin(
-                plan,
-                store=self.store,
-                ledger=self.ledger,
-                **self._route(result, sink),
-                workers=self.workers,
-            )
+            if runner is not None:
+                summary = runner.dispatch_bulletin(plan, store=self.store, ledger=self.ledger)
+            else:
+                summary = dispatch_bulletin(
+                    plan,
+                    store=self.store,
+                    ledger=self.ledger,
+                    **self._route(result, sink),
+                    workers=self.workers,
+                )
             result.summary.merge(summary)
             result.summaries[bulletin.id] = summary
             targets += 1
