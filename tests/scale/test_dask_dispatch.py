@@ -30,24 +30,6 @@ _schemas = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def client():
-    """A LocalCluster of 2 worker processes (1 thread each); skips if it cannot start."""
-    try:
-        cluster = distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=50,
-        )
-    except Exception as exc:  # noqa: BLE001 - any failure to start is a stated reason to skip
-        pytest.skip(f"a Dask LocalCluster cannot start here: {exc!r}")
-    with cluster, distributed.Client(cluster) as made:
-        made.wait_for_workers(2, timeout=60)
-        yield made
-
-
-@pytest.fixture(scope="module")
 def audience(tmp_path_factory):
     """The Parquet audience: 2,000 users over 6 partitions, with their events."""
     root = tmp_path_factory.mktemp("audience")

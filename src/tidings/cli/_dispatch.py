@@ -12,7 +12,7 @@ from typing import TextIO
 from ..models.records import Delivery, Record
 from ..sinks import JsonLinesSink
 from ._command import EXIT_ERROR, EXIT_OK, Command, output_error, read_object
-from ._workspace import DB_HELP, db_argument, open_workspace
+from ._workspace import DB_HELP, db_argument, on_parquet, open_workspace
 
 __all__ = ["DISPATCH", "Progress"]
 
@@ -103,19 +103,38 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="processes that render a large dispatch (default 1: this process only); "
         "the deliveries are the same for any N",
     )
+    parser.add_argument(
+        "--parquet",
+        type=Path,
+        metavar="DIR",
+        help="read the audience from partitioned Parquet (DIR/profiles/PART/*.parquet and "
+        "DIR/events/PART/*.parquet) instead of the --db store (needs tidings[dask])",
+    )
+    parser.add_argument(
+        "--dask",
+        metavar="SCHEDULER",
+        help="dispatch a business event on a Dask cluster: a scheduler address "
+        "(tcp://host:8786) or local:N (N worker processes here); needs --parquet; "
+        "--out is then a directory of per-partition JSON Lines files",
+    )
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.dask is not None:
+        from ._dask import run_on_dask
+
+        return run_on_dask(args, out, err)
     if args.business_event is not None:
         body = read_object(args.business_event, "business event body")
     else:
         body = read_object(args.trigger, "trigger body")
     started = time.monotonic()
     with (
-        open_workspace(args.db, workers=args.workers) as ws,
+        open_workspace(args.db, workers=args.workers) as opened,
         output_error(args.out, "--out"),
         JsonLinesSink(args.out, include_skips=args.skips) as sink,
     ):
+        ws = opened if args.parquet is None else on_parquet(opened, args.parquet)
         progress = Progress(sink, err, enabled=err.isatty())
         if args.business_event is not None:
             result = ws.raise_business_event(body, sink=progress)

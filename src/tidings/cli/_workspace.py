@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ArgumentError
@@ -18,7 +18,10 @@ from ..storage._dsn import is_postgres_dsn
 from ..workspace import Workspace
 from ._command import UsageError
 
-__all__ = ["DB_HELP", "db_argument", "db_label", "open_workspace"]
+if TYPE_CHECKING:
+    from ..storage.parquet import ParquetStore
+
+__all__ = ["DB_HELP", "check_parquet", "db_argument", "db_label", "on_parquet", "open_workspace"]
 
 DB_HELP: Final = "the workspace: an SQLite file, or a PostgreSQL DSN (postgresql://...)"
 
@@ -114,3 +117,33 @@ def _check_tables(db: Path, *, create: bool) -> None:
         )
     if not tables and not create:
         raise UsageError(f"--db {db} is empty, not a workspace (run `tidings import` first)")
+
+
+def on_parquet(ws: Workspace, root: Path) -> Workspace:
+    """``ws``'s definitions and ledger with the audience read from Parquet under ``root``.
+
+    The returned workspace shares ``ws``'s ledger and registry (closed with ``ws``).
+
+    Raises:
+        UsageError: ``root`` is not a directory of Parquet partitions, or pyarrow is
+            not installed (the ``dask`` extra).
+    """
+    return Workspace(
+        check_parquet(root), ws.ledger, ws.registry, clock=ws.clock, workers=ws.workers
+    )
+
+
+def check_parquet(root: Path) -> ParquetStore:
+    """The Parquet store at ``root``, which must hold partitions.
+
+    Raises:
+        UsageError: no partitions there, or pyarrow is not installed (the ``dask`` extra).
+    """
+    try:
+        from ..storage.parquet import ParquetStore
+    except ImportError as exc:
+        raise UsageError(f"--parquet needs pyarrow: pip install 'tidings[dask]' ({exc})") from None
+    store = ParquetStore(root)
+    if not root.is_dir() or not store.partition_names():
+        raise UsageError(f"--parquet {root}: no partitions (expected {root}/profiles/PART/)")
+    return store
