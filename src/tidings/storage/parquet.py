@@ -219,6 +219,18 @@ class ParquetStore:
                 found[profile.identity] = profile
         return found
 
+    def identities_for_emails(self, emails: Sequence[str]) -> dict[str, list[str]]:
+        """The identities of the profiles holding each of ``emails``, sorted (a full scan)."""
+        wanted = set(emails)
+        found: dict[str, list[str]] = {}
+        if not wanted:
+            return found
+        for name in self.partition_names():
+            for profile in _profiles(self.root, name, properties=False):
+                if profile.email is not None and profile.email in wanted:
+                    found.setdefault(profile.email, []).append(profile.identity)
+        return {email: sorted(identities) for email, identities in found.items()}
+
     def count_profiles(self) -> int:
         """How many distinct identities the profile files hold."""
         total = 0
