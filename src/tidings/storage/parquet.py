@@ -12,7 +12,8 @@ self-contained slice of the audience: the unit of work of a Dask dispatch
 (:mod:`tidings.scale`). Within a partition, files are read in name order; a later
 row for an identity replaces an earlier one (an upsert), and events keep their
 order. Each write of :meth:`ParquetStore.upsert_profiles` or
-:meth:`~ParquetStore.append_events` adds one file per partition touched.
+:meth:`~ParquetStore.append_events` adds one file per partition touched; the
+writes inside :meth:`~ParquetStore.transaction` (an import) appear together.
 
 Filters and bulletin matches are evaluated by :mod:`tidings.audience.evaluate`,
 the reference semantics the memory store uses, over one partition at a time (a
@@ -32,6 +33,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -113,7 +115,8 @@ class ParquetStore:
         self.root = Path(root)
         self.partitions = partitions
         self._only = tuple(only) if only is not None else None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._local = threading.local()
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Only the address travels to Dask workers: they read the files themselves.
@@ -137,6 +140,38 @@ class ParquetStore:
         return ParquetStore(self.root, partitions=self.partitions, only=(name,))
 
     # -- writes --------------------------------------------------------------------------
+
+    def _staged(self) -> list[list[tuple[Path, Path]]]:
+        """This thread's open transactions: the files each one wrote, not yet renamed."""
+        stack: list[list[tuple[Path, Path]]] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group this thread's writes inside the block: all of them appear, or none.
+
+        Files written inside the block keep temporary names (readers ignore them)
+        and are renamed when the outermost block ends; a block that raises deletes
+        its own. Other threads' writes wait until the block ends. (A crash during
+        the final renames may leave some of them done: renames are atomic one by one.)
+        """
+        with self._lock:
+            stack = self._staged()
+            stack.append([])
+            try:
+                yield
+            except BaseException:
+                for temporary, _ in stack.pop():
+                    temporary.unlink(missing_ok=True)
+                raise
+            staged = stack.pop()
+            if stack:
+                stack[-1].extend(staged)
+            else:
+                for temporary, final in staged:
+                    os.replace(temporary, final)
 
     def upsert_profiles(self, profiles: Iterable[UserProfile]) -> int:
         """Insert or replace profiles by identity; one new file per partition and batch.
@@ -198,9 +233,13 @@ class ParquetStore:
         with self._lock:
             # Names sort in write order; the final name appears only once the file is whole.
             name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-        temporary = folder / f".{name}.tmp"
-        pq.write_table(table, temporary)
-        os.replace(temporary, folder / name)
+            temporary = folder / f".{name}.tmp"
+            pq.write_table(table, temporary)
+            stack = self._staged()
+            if stack:
+                stack[-1].append((temporary, folder / name))
+            else:
+                os.replace(temporary, folder / name)
 
     # -- reads ---------------------------------------------------------------------------
 
