@@ -186,14 +186,14 @@ def dispatch_partition(
     name: str,
     store: ParquetStore,
     partition: str,
-    admitted: Mapping[str, list[str]] | None,
+    admitted: list[str] | None,
     out_dir: str,
     include_skips: bool,
     chunk_size: int | None,
 ) -> PartitionResult:
     """Dispatch one partition into ``out_dir/PARTITION.jsonl``; return its summary.
 
-    ``admitted`` holds the targeting cap's choice by partition (None: no cap).
+    ``admitted`` holds the targeting cap's choice in this partition (None: no cap).
     """
     plugin = _plugin(name)
     plan = plugin.plan
@@ -206,7 +206,7 @@ def dispatch_partition(
             # A duplicate of a task that finished: its file and summary stand.
             return PartitionResult(partition, str(final), _read_summary(stored))
         part = store.partition(partition)
-        chosen = set(admitted.get(partition, ())) if admitted is not None else None
+        chosen = set(admitted) if admitted is not None else None
         with JsonLinesSink(temporary, include_skips=include_skips) as sink:
             summary = run_dispatch(
                 plan,

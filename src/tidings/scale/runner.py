@@ -2,8 +2,8 @@
 
 A capped bulletin takes two rounds; an uncapped one, the second only::
 
-    rank_partition  x P   each partition's lowest cap ranks (O(cap) each)
-    merge_ranks     x 1   the global lowest ranks: who takes the slots
+    rank_partition     x P  each partition's lowest cap ranks (O(cap) each), on the workers
+    merge_ranks        x 1  the global lowest ranks, on the client: who takes the slots
     dispatch_partition x P  match, filter, hold out, render, claim, write PART.jsonl
 
 Records never travel to the client: each partition writes its own JSON Lines
@@ -32,6 +32,7 @@ from ..storage.parquet import ParquetStore
 from ._worker import (
     DispatchPlugin,
     PartitionResult,
+    Ranked,
     dispatch_partition,
     merge_ranks,
     rank_partition,
@@ -126,23 +127,25 @@ class DaskDispatcher:
         client = self.client
         client.register_plugin(DispatchPlugin(name, plan, self.ledger_address), name=name)
         try:
-            admitted = None
+            admitted: dict[str, list[str]] | None = None
             if plan.cap is not None and partitions:
                 remaining = plan.cap - ledger.cap_used(plan.source_id)
                 ranks = [
                     client.submit(rank_partition, name, store, p, remaining, key=f"rank-{name}-{p}")
                     for p in partitions
                 ]
-                admitted = client.submit(
-                    merge_ranks, remaining, partitions, *ranks, key=f"merge-{name}"
-                )
+                # Merged here, before any partition claims a slot: the choice then travels
+                # inside each partition's task, so a lost worker cannot make it be redone
+                # against a ledger this dispatch has already written to.
+                chosen: list[Ranked] = [future.result() for future in ranks]
+                admitted = merge_ranks(remaining, partitions, *chosen)
             futures = [
                 client.submit(
                     dispatch_partition,
                     name,
                     store,
                     p,
-                    admitted,
+                    None if admitted is None else admitted[p],
                     str(folder),
                     self.include_skips,
                     self.chunk_size,
