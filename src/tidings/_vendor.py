@@ -41,6 +41,7 @@ __all__ = [
     "campaign_from_api",
     "campaign_id",
     "check_trigger_request",
+    "count_recipients",
     "identity_message",
     "parse_business_event",
     "parse_campaign_calls",
@@ -322,6 +323,36 @@ def resolve_recipients(
         for identity in found.get(addressee.email) or [addressee.email]:
             resolved.append(Recipient(identity, addressee.trigger))
     return tuple(resolved)
+
+
+def _named(to: object) -> int:
+    """How many recipients ``to`` names as written (0 for a shape parsing will refuse)."""
+    if isinstance(to, list):
+        return len(to)
+    if not isinstance(to, Mapping):
+        return 0
+    count = 0
+    for key in _RECIPIENT_SPELLINGS:
+        value = to.get(key)
+        count += len(value) if isinstance(value, list) else int(isinstance(value, str))
+    return count
+
+
+def count_recipients(body: object) -> int:
+    """The recipients an External Trigger or Message via Identity body names, all campaigns.
+
+    A ``/2`` body counts each campaign's recipients (``campaign_id_list``: the
+    shared ``to`` once per campaign). Counted before parsing, so a limit on it
+    is checked before any work; shapes that parsing refuses count 0.
+    """
+    if not isinstance(body, Mapping):
+        return 0
+    entries = body.get("d")
+    if isinstance(entries, list):
+        return sum(_named(e.get("to")) for e in entries if isinstance(e, Mapping))
+    ids = body.get("campaign_id_list")
+    times = len(ids) if isinstance(ids, list) else 1
+    return times * _named(body.get("to"))
 
 
 @dataclass(frozen=True, slots=True)

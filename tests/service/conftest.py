@@ -1,5 +1,6 @@
 """A live service on a free loopback port, with two accounts (acme and globex)."""
 
+import contextlib
 import socket
 import threading
 import time
@@ -82,21 +83,20 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    """A running server; its accounts' workspaces hold one bulletin and one campaign."""
-    root = tmp_path_factory.mktemp("service")
+def _write_config(root, extra=""):
     (root / "service.toml").write_text(
-        "[service]\n"
-        'data_dir = "data"\n'
-        "max_body_bytes = 65536\n"
+        '[service]\ndata_dir = "data"\nmax_body_bytes = 65536\n'
+        + extra
         + "".join(
             f'[[accounts]]\nid = "{aid}"\npasscode = "{hash_passcode(code)}"\n'
             for aid, code in (ACME, GLOBEX)
         ),
         encoding="utf-8",
     )
-    config = load_config(root / "service.toml")
+    return load_config(root / "service.toml")
+
+
+def _seed(config):
     campaigns = {}
     for aid, users in (("acme", 5), ("globex", 3)):
         account = config.accounts[aid]
@@ -107,10 +107,14 @@ def live(tmp_path_factory):
             campaigns[aid] = ws.publish_campaign(CAMPAIGN)
             ws.upsert_profiles(_profiles(users))
             ws.record_events(_events(users))
+    return campaigns
+
+
+@contextlib.contextmanager
+def serving(app):
+    """Run ``app`` with uvicorn on a free loopback port; yield its base URL."""
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -118,11 +122,32 @@ def live(tmp_path_factory):
         assert thread.is_alive(), "the server stopped while starting"
         assert time.monotonic() < deadline, "the server did not start in 30 s"
         time.sleep(0.05)
-    yield SimpleNamespace(
-        url=f"http://127.0.0.1:{port}",
-        config=config,
-        campaigns=campaigns,
-        raise_body=RAISE_BODY,
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """A running server; its accounts' workspaces hold one bulletin and one campaign.
+
+    Its rate limit is high enough that no test meets it (see ``limited``).
+    """
+    config = _write_config(tmp_path_factory.mktemp("service"), "rate_limit = 100000\n")
+    campaigns = _seed(config)
+    with serving(create_app(config)) as url:
+        yield SimpleNamespace(url=url, config=config, campaigns=campaigns, raise_body=RAISE_BODY)
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    """A server with tight limits: 1 request a second (3 at once), 3 recipients a call."""
+    config = _write_config(
+        tmp_path_factory.mktemp("limited"),
+        "rate_limit = 1\nrate_burst = 3\nmax_recipients_per_call = 3\n",
     )
-    server.should_exit = True
-    thread.join(timeout=30)
+    campaigns = _seed(config)
+    with serving(create_app(config)) as url:
+        yield SimpleNamespace(url=url, config=config, campaigns=campaigns, raise_body=RAISE_BODY)

@@ -5,12 +5,16 @@ The config file (``tidings serve --config service.toml``)::
     [service]
     data_dir = "service-data"        # relative to the config file
     max_body_bytes = 1048576         # larger request bodies get 413
+    max_recipients_per_call = 1000   # recipients named in one call (all campaigns together)
+    rate_limit = 100                 # requests a second per account (0: no limit) ...
+    rate_burst = 200                 # ... and at once after a pause; more get 429
 
     [[accounts]]
     id = "ACCOUNT_ID"
     passcode = "scrypt$16384$8$1$<salt b64>$<hash b64>"   # tidings serve --hash-passcode
     db = "acme.db"                   # optional: default <data_dir>/<id>/tidings.db
     sink = "acme-deliveries.jsonl"   # optional: default <data_dir>/<id>/deliveries.jsonl
+    rate_limit = 500                 # optional: this account's own limit (and rate_burst)
 
 Passcodes are stored only as scrypt hashes (:func:`hash_passcode`); a plain or
 malformed passcode entry is refused when the file is loaded.
@@ -29,9 +33,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..errors import ArgumentError
+from ._limits import RateLimit
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_RECIPIENTS",
+    "DEFAULT_RATE_LIMIT",
     "Account",
     "ServiceConfig",
     "hash_passcode",
@@ -41,6 +48,12 @@ __all__ = [
 
 DEFAULT_MAX_BODY_BYTES: Final = 1 << 20
 """Request bodies above this size (1 MiB) are refused with 413 unless configured."""
+
+DEFAULT_MAX_RECIPIENTS: Final = 1000
+"""Recipients one call may name (the vendor's limit per call) unless configured."""
+
+DEFAULT_RATE_LIMIT: Final = RateLimit(rate=100.0, burst=200)
+"""Requests per account: 100 a second, 200 at once, unless configured."""
 
 # scrypt cost: RFC 7914's interactive parameters (about 16 MiB and tens of ms per check).
 _SCRYPT_N: Final = 1 << 14
@@ -126,6 +139,7 @@ class Account:
         db: Its SQLite workspace file (no account shares another's).
         sink: The JSON Lines file its deliveries and skips are appended to.
         requests_db: The SQLite file of its answered ``Idempotency-Key`` requests.
+        rate_limit: Its request rate limit (None: unlimited).
     """
 
     id: str
@@ -133,6 +147,7 @@ class Account:
     db: Path
     sink: Path
     requests_db: Path
+    rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT
 
     def check(self, passcode: str) -> bool:
         """Whether ``passcode`` is this account's (constant-time comparison)."""
@@ -147,11 +162,14 @@ class ServiceConfig:
         accounts: Accounts by id.
         data_dir: Where per-account files go by default (and the idempotency records).
         max_body_bytes: The largest request body accepted (larger ones get 413).
+        max_recipients_per_call: The most recipients one call may name, all its
+            campaigns together (more get the 400 fail body).
     """
 
     accounts: Mapping[str, Account]
     data_dir: Path
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_recipients_per_call: int = DEFAULT_MAX_RECIPIENTS
 
 
 def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
@@ -163,6 +181,34 @@ def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
 
 def _config_error(path: Path, message: str) -> ArgumentError:
     return ArgumentError(f"service config {path}: {message}")
+
+
+def _positive_int(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ArgumentError("must be a positive integer", field=f"{where}.{key}")
+    return value
+
+
+def _rate_limit(
+    table: Mapping[str, Any], default: RateLimit | None, where: str
+) -> RateLimit | None:
+    """``rate_limit`` (requests a second, 0: none) and ``rate_burst`` of a table."""
+    if "rate_limit" not in table and "rate_burst" not in table:
+        return default
+    rate = table.get("rate_limit", default.rate if default is not None else 0)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
+        raise ArgumentError(
+            "must be a number of requests a second, 0 for none", field=f"{where}.rate_limit"
+        )
+    if rate == 0:
+        return None
+    fallback = default.burst if default is not None else max(1, int(2 * rate))
+    burst = _positive_int(table, "rate_burst", fallback, where)
+    try:
+        return RateLimit(rate=float(rate), burst=burst)
+    except ArgumentError as exc:
+        raise ArgumentError(exc.message, field=f"{where}.rate_limit") from None
 
 
 def load_config(path: str | Path) -> ServiceConfig:
@@ -184,9 +230,14 @@ def load_config(path: str | Path) -> ServiceConfig:
     if not isinstance(service, dict):
         raise _config_error(path, "[service] must be a table")
     data_dir = base / str(service.get("data_dir", "service-data"))
-    limit = service.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise _config_error(path, "service.max_body_bytes must be a positive integer")
+    try:
+        limit = _positive_int(service, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, "service")
+        recipients = _positive_int(
+            service, "max_recipients_per_call", DEFAULT_MAX_RECIPIENTS, "service"
+        )
+        rate = _rate_limit(service, DEFAULT_RATE_LIMIT, "service")
+    except ArgumentError as exc:
+        raise _config_error(path, str(exc)) from None
     entries = raw.get("accounts", [])
     if not isinstance(entries, list) or not entries:
         raise _config_error(path, "at least one [[accounts]] entry is required")
@@ -199,6 +250,7 @@ def load_config(path: str | Path) -> ServiceConfig:
             account_id = _text(entry, "id", where)
             passcode = _text(entry, "passcode", where)
             _parse_hash(passcode, f"{where}.passcode")
+            account_rate = _rate_limit(entry, rate, where)
         except ArgumentError as exc:
             raise _config_error(path, str(exc)) from None
         if account_id in accounts:
@@ -210,8 +262,14 @@ def load_config(path: str | Path) -> ServiceConfig:
             db=base / str(entry["db"]) if "db" in entry else home / "tidings.db",
             sink=base / str(entry["sink"]) if "sink" in entry else home / "deliveries.jsonl",
             requests_db=home / "requests.db",
+            rate_limit=account_rate,
         )
-    return ServiceConfig(accounts=accounts, data_dir=data_dir, max_body_bytes=limit)
+    return ServiceConfig(
+        accounts=accounts,
+        data_dir=data_dir,
+        max_body_bytes=limit,
+        max_recipients_per_call=recipients,
+    )
 
 
 def _safe_dir_name(account_id: str) -> str:

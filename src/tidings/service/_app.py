@@ -4,7 +4,8 @@ Every answer is JSON. Refusals use the vendor's fail shape
 ``{"status": "fail", "error": "...", "code": N}`` with ``N`` as the HTTP status:
 400 for a bad body (malformed JSON, wrong content type, not an object, or what the
 workspace refuses), 401 for missing or wrong credentials, 409 for an
-``Idempotency-Key`` reused with another body, 413 for a body over the limit.
+``Idempotency-Key`` reused with another body, 413 for a body over the limit, 429
+(with ``Retry-After``) past the account's rate limit.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from .._vendor import count_recipients
 from ..errors import TidingsError
 from ..models.records import Dispatch
 from ..sinks import JsonLinesSink
@@ -39,6 +42,7 @@ from ..stats.activity import parse_time
 from ..workspace import Workspace
 from ._accounts import Account, ServiceConfig, hash_passcode
 from ._idempotency import Answer, IdempotencyStore, body_digest
+from ._limits import TokenBucket
 
 __all__ = ["create_app"]
 
@@ -72,10 +76,11 @@ def fail(error: str, code: int) -> JSONResponse:
 class _Refused(Exception):  # noqa: N818 - a control-flow signal, not an error of the API
     """Raised inside a handler to answer with a fail body (never leaves this module)."""
 
-    def __init__(self, error: str, code: int) -> None:
+    def __init__(self, error: str, code: int, *, retry_after: int | None = None) -> None:
         super().__init__(error)
         self.error = error
         self.code = code
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -89,6 +94,25 @@ class _Tenant:
     answers: IdempotencyStore | None = None
     # The digest of the last passcode that verified: spares scrypt on every request.
     verified: bytes = b""
+    bucket: TokenBucket | None = None
+
+    def __post_init__(self) -> None:
+        if self.account.rate_limit is not None:
+            self.bucket = TokenBucket(self.account.rate_limit)
+
+    def admit(self) -> None:
+        """Take a request token; an empty bucket is a 429 with ``Retry-After``."""
+        if self.bucket is None:
+            return
+        wait = self.bucket.take()
+        if wait > 0:
+            logger.info("rate limit: account %r must wait %.2f s", self.account.id, wait)
+            raise _Refused(
+                f"Too many requests: at most {self.bucket.limit.rate:g} a second "
+                f"({self.bucket.limit.burst} at once); retry after {math.ceil(wait)} s",
+                429,
+                retry_after=math.ceil(wait),
+            )
 
     def open(self) -> tuple[Workspace, JsonLinesSink, IdempotencyStore]:
         """Open the account's files on first use (the caller holds ``lock``)."""
@@ -130,6 +154,13 @@ class _Service:
             raise _Refused("Invalid Credentials", 401)
         tenant.verified = digest
         return tenant
+
+    def check_recipients(self, body: dict[str, Any]) -> None:
+        """Refuse a call naming more recipients than the service allows (all campaigns)."""
+        count = count_recipients(body)
+        limit = self.config.max_recipients_per_call
+        if count > limit:
+            raise _Refused(f"Too many recipients: {count} (at most {limit} per call)", 400)
 
     async def read_json_object(self, request: Request, *, lines: bool = False) -> dict[str, Any]:
         """The body as a JSON object; with ``lines``, JSON Lines are read as ``{"d": [...]}``."""
@@ -328,6 +359,7 @@ _UPLOAD_BODY: Final[dict[str, Any]] = {
 _READ_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     400: {"description": "A query parameter has an incorrect value"},
     401: {"description": "Missing or wrong credentials"},
+    429: {"description": "The account's rate limit is reached (see Retry-After)"},
 }
 _OBJECT_BODY: Final[dict[str, Any]] = {
     "requestBody": {
@@ -340,6 +372,7 @@ _VENDOR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     401: {"description": "Missing or wrong credentials"},
     409: {"description": "The Idempotency-Key was used with a different body"},
     413: {"description": "The body is over the size limit"},
+    429: {"description": "The account's rate limit is reached (see Retry-After)"},
 }
 
 
@@ -367,7 +400,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.exception_handler(_Refused)
     async def refused(_: Request, exc: _Refused) -> JSONResponse:
-        return fail(exc.error, exc.code)
+        answer = fail(exc.error, exc.code)
+        if exc.retry_after is not None:
+            answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -382,16 +418,25 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return fail(str(exc.detail), exc.status_code)
 
     async def call(
-        request: Request, endpoint: str, entry: Operation, *, lines: bool = False
+        request: Request,
+        endpoint: str,
+        entry: Operation,
+        *,
+        lines: bool = False,
+        sends: bool = False,
     ) -> JSONResponse:
         tenant = service.authenticate(request)
+        tenant.admit()
         key = _idempotency_key(request)
         body = await service.read_json_object(request, lines=lines)
+        if sends:
+            service.check_recipients(body)
         status, answer = await run_in_threadpool(_dispatch, tenant, endpoint, entry, body, key)
         return JSONResponse(answer, status_code=status)
 
     async def read(request: Request, work: Callable[[Workspace], dict[str, Any]]) -> JSONResponse:
         tenant = service.authenticate(request)
+        tenant.admit()
 
         def run() -> dict[str, Any]:
             with tenant.lock:
@@ -423,6 +468,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             request,
             "send/externaltrigger",
             _dispatching(lambda ws, body, sink: ws.trigger_campaign(body, sink=sink)),
+            sends=True,
         )
 
     @app.post(
@@ -434,6 +480,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             request,
             "send/externaltrigger/2",
             _dispatching(lambda ws, body, sink: ws.trigger_campaigns(body, sink=sink)),
+            sends=True,
         )
 
     @app.post("/1/targets/create.json", openapi_extra=_OBJECT_BODY, responses=_VENDOR_RESPONSES)
@@ -452,6 +499,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
                     _with_channel(body, channel), sink=sink
                 )
             ),
+            sends=True,
         )
 
     @app.post("/1/upload", openapi_extra=_UPLOAD_BODY, responses=_VENDOR_RESPONSES)
