@@ -268,14 +268,50 @@ def _seed_body(command):
     return shlex.split(command)[shlex.split(command).index("-d") + 1]
 
 
-def test_seed_python_snippet_with_httpx(live):
-    """The seed's Python snippet, with httpx in place of requests (same call shape)."""
+def _seed_python_snippet():
+    """The seed's Python ``requests`` snippet, exactly as the docs show it."""
+    text = SEEDS.read_text(encoding="utf-8")
+    start = text.index("import requests")
+    end = text.index("\n", text.index("response = requests.post", start))
+    return text[start:end]
+
+
+def test_seed_python_requests_snippet_runs_unchanged_but_for_url_and_credentials(live):
+    """The seed's snippet run with ``requests``: its own body, then a valid one."""
+    source = _as_client(_seed_python_snippet(), live, "acme", "acme-passcode")
+    namespace = {}
+    exec(compile(source, "bulletins-api.txt", "exec"), namespace)  # noqa: S102 - the seed's own code
+    response = namespace["response"]
+    assert response.status_code == 400
+    assert response.json() == _fail("Business Event Not Found")
+    good = source.replace(
+        """data = '{"user_type":true}'""", f"data = {json.dumps(live.raise_body)!r}"
+    )
+    assert good != source
+    namespace = {}
+    exec(compile(good, "bulletins-api.txt", "exec"), namespace)  # noqa: S102 - the seed's own code
+    assert namespace["response"].status_code == 200
+    assert namespace["response"].json() == {"status": "success", "targets": 1}
+
+
+def test_external_trigger_with_requests(live):
+    """The vendor's External Trigger sample body, sent the way the seed's snippet sends."""
+    import requests
+
     headers = {
         "X-CleverTap-Account-Id": "acme",
         "X-CleverTap-Passcode": "acme-passcode",
         "Content-Type": "application/json",
     }
-    data = '{"user_type":true}'
-    response = httpx.post(f"{live.url}/1/targets/trigger.json", headers=headers, content=data)
-    assert response.status_code == 400
-    assert response.json() == _fail("Business Event Not Found")
+    data = json.dumps(
+        {
+            "to": {"email": ["user3@example.com"]},
+            "campaign_id": int(live.campaigns["acme"]),
+            "ExternalTrigger": {"Name": "John Doe", "order_id": "R-1"},
+        }
+    )
+    response = requests.post(
+        f"{live.url}/1/send/externaltrigger.json", headers=headers, data=data, timeout=30
+    )
+    assert response.status_code == 200
+    assert response.json()["sent"] == 1

@@ -43,6 +43,18 @@ from ..workspace import Workspace
 from ._accounts import Account, ServiceConfig, hash_passcode
 from ._idempotency import Answer, IdempotencyStore, body_digest
 from ._limits import TokenBucket
+from ._openapi import (
+    ACTIVITY,
+    CREATED,
+    MULTI_TRIGGERED,
+    OBJECT_BODY,
+    RAISED,
+    STATS,
+    TRIGGERED,
+    UPLOADED,
+    read_responses,
+    write_responses,
+)
 
 __all__ = ["create_app"]
 
@@ -260,11 +272,12 @@ def _dispatching(entry: Entry) -> Operation:
 
 
 def _answering(work: Callable[[Workspace, dict[str, Any]], dict[str, Any]]) -> Operation:
-    """An operation answering with ``work``'s vendor body (400 for a fail body)."""
+    """An operation answering with ``work``'s vendor body (a fail body's ``code`` as status)."""
 
     def run(ws: Workspace, body: dict[str, Any], _: JsonLinesSink) -> tuple[int, dict[str, Any]]:
         answer = work(ws, body)
-        return (400 if answer.get("status") == "fail" else 200), answer
+        code = answer.get("code") if answer.get("status") == "fail" else None
+        return (code if isinstance(code, int) else 200), answer
 
     return run
 
@@ -356,24 +369,6 @@ _UPLOAD_BODY: Final[dict[str, Any]] = {
         },
     }
 }
-_READ_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    400: {"description": "A query parameter has an incorrect value"},
-    401: {"description": "Missing or wrong credentials"},
-    429: {"description": "The account's rate limit is reached (see Retry-After)"},
-}
-_OBJECT_BODY: Final[dict[str, Any]] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-}
-_VENDOR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    400: {"description": "The vendor's fail body: a malformed or refused request"},
-    401: {"description": "Missing or wrong credentials"},
-    409: {"description": "The Idempotency-Key was used with a different body"},
-    413: {"description": "The body is over the size limit"},
-    429: {"description": "The account's rate limit is reached (see Retry-After)"},
-}
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
@@ -450,7 +445,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         """Liveness: the process answers (no credentials needed)."""
         return {"status": "ok"}
 
-    @app.post("/1/targets/trigger.json", openapi_extra=_OBJECT_BODY, responses=_VENDOR_RESPONSES)
+    @app.post(
+        "/1/targets/trigger.json", openapi_extra=OBJECT_BODY, responses=write_responses(RAISED)
+    )
     async def raise_business_event(request: Request) -> JSONResponse:
         """Raise a business event (Bulletins API): ``{"status": "success", "targets": N}``."""
         return await call(
@@ -460,7 +457,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         )
 
     @app.post(
-        "/1/send/externaltrigger.json", openapi_extra=_OBJECT_BODY, responses=_VENDOR_RESPONSES
+        "/1/send/externaltrigger.json",
+        openapi_extra=OBJECT_BODY,
+        responses=write_responses(TRIGGERED),
     )
     async def trigger_campaign(request: Request) -> JSONResponse:
         """Trigger one External Trigger campaign for its recipients."""
@@ -472,7 +471,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         )
 
     @app.post(
-        "/2/send/externaltrigger.json", openapi_extra=_OBJECT_BODY, responses=_VENDOR_RESPONSES
+        "/2/send/externaltrigger.json",
+        openapi_extra=OBJECT_BODY,
+        responses=write_responses(MULTI_TRIGGERED),
     )
     async def trigger_campaigns(request: Request) -> JSONResponse:
         """Trigger up to 5 External Trigger campaigns, each for its recipients, in one call."""
@@ -483,12 +484,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
             sends=True,
         )
 
-    @app.post("/1/targets/create.json", openapi_extra=_OBJECT_BODY, responses=_VENDOR_RESPONSES)
+    @app.post(
+        "/1/targets/create.json", openapi_extra=OBJECT_BODY, responses=write_responses(CREATED)
+    )
     async def create_campaign(request: Request) -> JSONResponse:
         """Publish an External Trigger campaign (Create Campaign body): ``{"status", "id"}``."""
         return await call(request, "targets/create", _answering(_publish_campaign))
 
-    @app.post("/1/send/{channel}.json", openapi_extra=_OBJECT_BODY, responses=_VENDOR_RESPONSES)
+    @app.post(
+        "/1/send/{channel}.json", openapi_extra=OBJECT_BODY, responses=write_responses(TRIGGERED)
+    )
     async def message_via_identity(channel: MessageChannel, request: Request) -> JSONResponse:
         """Send a message whose content comes in the call (Message via Identity)."""
         return await call(
@@ -502,19 +507,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
             sends=True,
         )
 
-    @app.post("/1/upload", openapi_extra=_UPLOAD_BODY, responses=_VENDOR_RESPONSES)
+    @app.post("/1/upload", openapi_extra=_UPLOAD_BODY, responses=write_responses(UPLOADED))
     async def upload(request: Request) -> JSONResponse:
         """Upload profiles and events: ``{"d": [...]}`` or JSON Lines, one record a line."""
         return await call(request, "upload", _answering(Workspace.upload), lines=True)
 
-    @app.get("/1/stats.json", responses=_READ_RESPONSES)
+    @app.get("/1/stats.json", responses=read_responses(STATS))
     async def stats(
         request: Request, id: Annotated[list[str] | None, Query()] = None
     ) -> JSONResponse:
         """Numbers per campaign and bulletin (``id`` repeated: only those)."""
         return await read(request, lambda ws: _stats(ws, id))
 
-    @app.get("/1/activity.json", responses=_READ_RESPONSES)
+    @app.get("/1/activity.json", responses=read_responses(ACTIVITY))
     async def activity(
         request: Request,
         business_event: str | None = None,
