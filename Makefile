@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 FUZZ_SECONDS ?= 600
 FUZZ_SEED ?=
 
-.PHONY: demo test test-long lint typecheck pytest fuzz clean
+.PHONY: demo serve test test-long lint typecheck pytest fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,17 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/tidings demo
+
+# The HTTP service on the demo workspace (built first if missing): account "demo",
+# passcode $(SERVE_PASSCODE), http://127.0.0.1:$(SERVE_PORT) (see docs/service.md).
+SERVE_PORT ?= 8000
+SERVE_PASSCODE ?= demo-passcode
+serve: $(STAMP)
+	test -f out/demo/workspace.db || $(BIN)/tidings demo
+	mkdir -p out/serve
+	printf '[service]\ndata_dir = "."\n[[accounts]]\nid = "demo"\npasscode = "%s"\ndb = "../demo/workspace.db"\n' \
+		"$$(printf '%s\n' '$(SERVE_PASSCODE)' | $(BIN)/tidings serve --hash-passcode)" > out/serve/service.toml
+	$(BIN)/tidings serve --config out/serve/service.toml --host 127.0.0.1 --port $(SERVE_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

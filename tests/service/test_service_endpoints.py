@@ -188,3 +188,20 @@ def test_reads_need_credentials_and_see_one_account(client, live):
     acme = client.get("/1/stats.json", headers=_headers()).json()
     assert "Acme only" in {s["name"] for s in acme["sources"]}
     assert "Acme only" not in {s["name"] for s in globex["sources"]}
+
+
+def test_create_campaign_with_an_idempotency_key_is_answered_once(client):
+    body = {"name": "Once", "channel": "push", "content": {"title": "t", "body": "b"}}
+    headers = {**_headers(), "Idempotency-Key": "create-once"}
+    first = client.post("/1/targets/create.json", headers=headers, json=body)
+    again = client.post("/1/targets/create.json", headers=headers, json=body)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+
+
+def test_upload_with_an_idempotency_key_is_answered_once(client):
+    body = {"d": [{"identity": "idem-1", "type": "profile", "profileData": {"Name": "I"}}]}
+    headers = {**_headers(), "Idempotency-Key": "upload-once"}
+    first = client.post("/1/upload", headers=headers, json=body)
+    again = client.post("/1/upload", headers=headers, json=body)
+    assert first.json() == again.json() == {"status": "success", "processed": 1, "unprocessed": []}

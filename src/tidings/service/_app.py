@@ -283,13 +283,19 @@ def _answering(work: Callable[[Workspace, dict[str, Any]], dict[str, Any]]) -> O
 
 
 def _dispatch(
-    tenant: _Tenant, endpoint: str, entry: Operation, body: dict[str, Any], key: str | None
+    tenant: _Tenant,
+    endpoint: str,
+    entry: Operation,
+    body: dict[str, Any],
+    key: str | None,
+    resumable: bool,
 ) -> tuple[int, dict[str, Any]]:
     """Run one vendor call for ``tenant``; with a key, answer a retry from the saved answer.
 
-    The header key is also given to the workspace as the body's ``idempotency_key``
-    (unless the body has one), so a request whose answer was lost to a crash is
-    resumed by the workspace, not sent again.
+    For a ``resumable`` call (one that dispatches), the header key is also given to
+    the workspace as the body's ``idempotency_key`` (unless the body has one), so a
+    request whose answer was lost to a crash is resumed by the workspace, not sent
+    again.
     """
     with tenant.lock:
         workspace, sink, answers = tenant.open()
@@ -303,7 +309,7 @@ def _dispatch(
                         409,
                     )
                 return saved.status, saved.body
-            if "idempotency_key" not in body:
+            if resumable and "idempotency_key" not in body:
                 body = {**body, "idempotency_key": f"{IDEMPOTENCY_HEADER}:{key}"}
         status, answer = entry(workspace, body, sink)
         if key is not None:
@@ -419,6 +425,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         *,
         lines: bool = False,
         sends: bool = False,
+        resumable: bool = True,
     ) -> JSONResponse:
         tenant = service.authenticate(request)
         tenant.admit()
@@ -426,7 +433,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         body = await service.read_json_object(request, lines=lines)
         if sends:
             service.check_recipients(body)
-        status, answer = await run_in_threadpool(_dispatch, tenant, endpoint, entry, body, key)
+        status, answer = await run_in_threadpool(
+            _dispatch, tenant, endpoint, entry, body, key, resumable
+        )
         return JSONResponse(answer, status_code=status)
 
     async def read(request: Request, work: Callable[[Workspace], dict[str, Any]]) -> JSONResponse:
@@ -489,7 +498,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     )
     async def create_campaign(request: Request) -> JSONResponse:
         """Publish an External Trigger campaign (Create Campaign body): ``{"status", "id"}``."""
-        return await call(request, "targets/create", _answering(_publish_campaign))
+        return await call(request, "targets/create", _answering(_publish_campaign), resumable=False)
 
     @app.post(
         "/1/send/{channel}.json", openapi_extra=OBJECT_BODY, responses=write_responses(TRIGGERED)
@@ -510,7 +519,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.post("/1/upload", openapi_extra=_UPLOAD_BODY, responses=write_responses(UPLOADED))
     async def upload(request: Request) -> JSONResponse:
         """Upload profiles and events: ``{"d": [...]}`` or JSON Lines, one record a line."""
-        return await call(request, "upload", _answering(Workspace.upload), lines=True)
+        return await call(
+            request, "upload", _answering(Workspace.upload), lines=True, resumable=False
+        )
 
     @app.get("/1/stats.json", responses=read_responses(STATS))
     async def stats(
