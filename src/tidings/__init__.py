@@ -32,6 +32,8 @@ from .errors import UndefinedValueError as UndefinedValueError
 from .errors import UnknownFilterError as UnknownFilterError
 from .errors import UnknownNameError as UnknownNameError
 from .errors import UnsafeOutputError as UnsafeOutputError
+from .lifecycle import DefinitionVersion as DefinitionVersion
+from .lifecycle import Lifecycle as Lifecycle
 from .models.definitions import Bulletin as Bulletin
 from .models.definitions import BusinessEventDefinition as BusinessEventDefinition
 from .models.definitions import ControlGroup as ControlGroup
@@ -51,6 +53,7 @@ from .models.preferences import DoNotDisturb as DoNotDisturb
 from .models.preferences import FrequencyCap as FrequencyCap
 from .models.records import Delivery as Delivery
 from .models.records import Dispatch as Dispatch
+from .models.records import RecordList as RecordList
 from .models.records import Skip as Skip
 from .models.records import Summary as Summary
 from .models.users import UserEvent as UserEvent
@@ -82,6 +85,7 @@ __all__ = [
     "DataError",
     "DefinitionError",
     "DefinitionProblem",
+    "DefinitionVersion",
     "Delivery",
     "DeliveryPreferences",
     "Dispatch",
@@ -97,6 +101,7 @@ __all__ = [
     "InvalidWebhookBodyError",
     "JsonLinesSink",
     "Ledger",
+    "Lifecycle",
     "LimitExceededError",
     "Limits",
     "MatchCondition",
@@ -115,6 +120,7 @@ __all__ = [
     "PushMessage",
     "PushPayload",
     "RecordError",
+    "RecordList",
     "Registry",
     "RenderError",
     "SQLiteLedger",

@@ -9,15 +9,18 @@ reopened workspace loads them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from . import _vendor
-from ._publish import bulletin_problems, campaign_problems
-from .channels import message_from_dict
-from .errors import DefinitionError, DefinitionProblem
+from ._publish import bulletin_problems, campaign_problems, match_problems
+from .channels import EmailMessage, PushMessage, WebhookMessage, message_from_dict
+from .channels._base import ChannelMessage, compile_errors
+from .errors import DefinitionError, DefinitionProblem, TemplateError
+from .lifecycle import DefinitionKind, Lifecycle
 from .models.definitions import (
     Bulletin,
     BusinessEventDefinition,
@@ -51,15 +54,68 @@ def validate_definition(model: type[_M], data: Mapping[str, Any] | _M, what: str
     return model.model_validate(data)
 
 
+_CHANNELS: dict[object, type[ChannelMessage]] = {
+    "push": PushMessage,
+    "email": EmailMessage,
+    "webhook": WebhookMessage,
+}
+_SET_ASIDE = {"channel": "push", "title": "-", "body": "-"}
+"""A message that compiles, checked in place of one whose templates do not."""
+
+
+def _template_problem(error: TemplateError) -> DefinitionProblem:
+    """A template error as a publish-time problem (``push.title`` -> ``message.title``)."""
+    key = (error.field or "message").split(".", 1)[-1]
+    return DefinitionProblem(f"message.{key}", error.message, error.line, error.column)
+
+
+def checked_definition(
+    model: type[_M], data: Mapping[str, Any] | _M, what: str
+) -> tuple[_M, list[DefinitionProblem], TemplateError | None]:
+    """Validate a definition, turning template compile errors into problems.
+
+    Returns the model, the problems found so far and the first template error.
+    When a template does not compile, every template of the message is compiled
+    to list each failing one (field, line, column), the rest of the definition is
+    checked with the message set aside, and the returned model carries a stand-in
+    message: the caller must not use it beyond the non-message checks.
+
+    Raises:
+        DefinitionError: The definition is invalid apart from its templates (a
+            template problem found too is listed first in ``problems``).
+    """
+    try:
+        return validate_definition(model, data, what), [], None
+    except TemplateError as exc:
+        first = exc
+    assert isinstance(data, Mapping)  # noqa: S101 - a built model has compiled templates
+    message = dict(data["message"])
+    errors = compile_errors(_CHANNELS[message.get("channel")], message)
+    problems = [_template_problem(error) for error in errors or [first]]
+    try:
+        stand_in = validate_definition(model, {**data, "message": _SET_ASIDE}, what)
+    except DefinitionError as exc:
+        problems += exc.problems or [DefinitionProblem(exc.field or what, exc.reason)]
+        raise DefinitionError.from_problems(what, problems) from first
+    return stand_in, problems, first
+
+
 class Definitions:
     """The registry of definitions: validated, cross-checked, persisted.
 
+    Publishing a campaign or bulletin id again makes a new version when the
+    definition changed (see :mod:`tidings.lifecycle`); :meth:`version_of` says
+    which version sends now.
+
     Args:
         registry: Where definitions are saved (and loaded from at start).
+        clock: The time of publications and state changes (default: now, UTC).
     """
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, clock: Callable[[], datetime] | None = None) -> None:
         self._registry = registry
+        self.lifecycle = Lifecycle(registry, clock or (lambda: datetime.now(UTC)), self._exists)
+        self._versions: dict[tuple[DefinitionKind, str], int] = {}
         self.business_events: dict[str, BusinessEventDefinition] = {}
         self.bulletins: dict[str, Bulletin] = {}
         self.campaigns: dict[str, ExternalTriggerCampaign] = {}
@@ -79,6 +135,24 @@ class Definitions:
             self.bulletins[key] = validate_definition(Bulletin, body, "bulletin")
         for key, body in self._registry.definitions("campaign").items():
             self.campaigns[key] = validate_definition(ExternalTriggerCampaign, body, "campaign")
+        for kind in ("campaign", "bulletin"):
+            for key, version in self.lifecycle.current_versions(kind).items():
+                self._versions[kind, key] = version
+
+    def _exists(self, kind: DefinitionKind, key: str) -> bool:
+        return key in (self.campaigns if kind == "campaign" else self.bulletins)
+
+    def version_of(self, kind: DefinitionKind, key: str) -> int:
+        """The version of a campaign or bulletin that sends now (1 if never published again)."""
+        return self._versions.get((kind, key), 1)
+
+    def _publish(self, kind: DefinitionKind, key: str, model: BaseModel) -> None:
+        """Save a campaign or bulletin as its current definition and record its version."""
+        current = self.campaigns.get(key) if kind == "campaign" else self.bulletins.get(key)
+        previous = current.model_dump(mode="json") if current is not None else None
+        body = model.model_dump(mode="json")
+        self._versions[kind, key] = self.lifecycle.record_publish(kind, key, body, previous)
+        self._registry.save_definition(kind, key, body)
 
     def _save(self, kind: str, key: str, model: BaseModel) -> None:
         self._registry.save_definition(kind, key, model.model_dump(mode="json"))
@@ -118,23 +192,31 @@ class Definitions:
     def publish_bulletin(self, bulletin: Bulletin | Mapping[str, Any]) -> Bulletin:
         """Validate and register a bulletin (only ``published=True`` ones fire).
 
+        An id published before gets a new version when the definition changed.
+
         Raises:
             DefinitionError: The definition is invalid; ``problems`` lists every
-                publish-time problem at once (see :mod:`tidings._publish`).
-            TemplateError: A template does not compile.
+                publish-time problem at once (see :mod:`tidings._publish`), a
+                template that does not compile among them (with its line and
+                column; the first :class:`TemplateError` is the ``__cause__``).
         """
-        model = validate_definition(Bulletin, bulletin, "bulletin")
+        model, problems, cause = checked_definition(Bulletin, bulletin, "bulletin")
         event = self.business_events.get(model.business_event)
         if event is None:
-            raise DefinitionError(
-                f"business event {model.business_event!r} is not defined", field="business_event"
+            problems.append(
+                DefinitionProblem(
+                    "business_event", f"business event {model.business_event!r} is not defined"
+                )
             )
-        problems = bulletin_problems(model.match, model.message, event)
+        elif cause is None:
+            problems += bulletin_problems(model.match, model.message, event)
+        else:
+            problems += match_problems(model.match, event)
         problems += self._control_group_problems(model.control_group)
         if problems:
-            raise DefinitionError.from_problems("bulletin", problems)
+            raise DefinitionError.from_problems("bulletin", problems) from cause
+        self._publish("bulletin", model.id, model)
         self.bulletins[model.id] = model
-        self._save("bulletin", model.id, model)
         return model
 
     def _control_group_problems(self, control: ControlGroup | None) -> list[DefinitionProblem]:
@@ -159,20 +241,26 @@ class Definitions:
     def publish_campaign(self, campaign: ExternalTriggerCampaign | Mapping[str, Any]) -> str:
         """Validate and register an External Trigger campaign; return its id.
 
+        An id published before gets a new version when the definition changed.
         Accepts the model, its dict form, or a Create Campaign API body
         (``channel`` + ``content`` + ``audience``). Templates must compile, a
         targeting cap below 100 is rejected, the schedule's end must follow its start.
+
+        Raises:
+            DefinitionError: The definition is invalid; ``problems`` lists every
+                publish-time problem at once, templates that do not compile included.
         """
         if isinstance(campaign, Mapping):
             campaign = _vendor.campaign_from_api(campaign)
-        model = validate_definition(ExternalTriggerCampaign, campaign, "campaign")
-        problems = campaign_problems(model.message)
+        model, problems, cause = checked_definition(ExternalTriggerCampaign, campaign, "campaign")
+        if cause is None:
+            problems += campaign_problems(model.message)
         problems += self._control_group_problems(model.control_group)
         if problems:
-            raise DefinitionError.from_problems("campaign", problems)
+            raise DefinitionError.from_problems("campaign", problems) from cause
         if model.id is None:
             model = model.model_copy(update={"id": str(self._registry.next_sequence("campaign"))})
         assert model.id is not None  # noqa: S101 - assigned just above
+        self._publish("campaign", model.id, model)
         self.campaigns[model.id] = model
-        self._save("campaign", model.id, model)
         return model.id

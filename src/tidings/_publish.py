@@ -4,6 +4,8 @@
 validated, and raise ONE :class:`~tidings.errors.DefinitionError` whose ``problems``
 list every failing field (with the template line and column where there is one):
 
+* every template that does not compile (``_definitions.checked_definition`` adds
+  these; the rest of the definition is still checked);
 * a bulletin template using ``ExternalTrigger`` (bulletins have no trigger data), or a
   ``BusinessEvent.<p>`` its business event does not define (the defined names and the
   closest one are given); a campaign template using ``BusinessEvent``;
@@ -32,6 +34,7 @@ __all__ = [
     "BUSINESS_EVENT_FIELDS",
     "bulletin_problems",
     "campaign_problems",
+    "match_problems",
     "message_problems",
     "message_shape_problems",
 ]
@@ -187,12 +190,10 @@ def message_problems(
     return problems
 
 
-def bulletin_problems(
-    match: Sequence[MatchRule | ProfileMatch],
-    message: ChannelMessage,
-    business: BusinessEventDefinition,
+def match_problems(
+    match: Sequence[MatchRule | ProfileMatch], business: BusinessEventDefinition
 ) -> list[DefinitionProblem]:
-    """Every publish-time problem of a bulletin on ``business``."""
+    """The match rows reading a business property ``business`` does not define."""
     problems: list[DefinitionProblem] = []
     for i, row in enumerate(match):
         for used in match_row_business_properties(row):
@@ -205,7 +206,16 @@ def bulletin_problems(
                         f"{_closest(used, business.properties)}",
                     )
                 )
-    return problems + message_problems(message, business)
+    return problems
+
+
+def bulletin_problems(
+    match: Sequence[MatchRule | ProfileMatch],
+    message: ChannelMessage,
+    business: BusinessEventDefinition,
+) -> list[DefinitionProblem]:
+    """Every publish-time problem of a bulletin on ``business``."""
+    return match_problems(match, business) + message_problems(message, business)
 
 
 def campaign_problems(message: ChannelMessage) -> list[DefinitionProblem]:

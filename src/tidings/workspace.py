@@ -21,6 +21,7 @@ from . import _vendor
 from ._definitions import Definitions, validate_definition
 from .dispatch import DispatchPlan, Kept, dispatch_bulletin, dispatch_recipients
 from .errors import ArgumentError, TidingsError
+from .lifecycle import DefinitionVersion, Lifecycle, LifecycleState, refusal_of, why_passed_over
 from .models.definitions import (
     Bulletin,
     BusinessEventDefinition,
@@ -111,7 +112,7 @@ class Workspace:
         self.clock: Clock = clock or _utc_now
         self.sender = sender
         self.last_send: DrainReport | None = None
-        self.definitions = Definitions(registry)
+        self.definitions = Definitions(registry, clock=lambda: self.clock())
 
     @classmethod
     def sqlite(
@@ -250,6 +251,27 @@ class Workspace:
         """Registered bulletins by id."""
         return dict(self.definitions.bulletins)
 
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """Versions and states of the campaigns and bulletins (:mod:`tidings.lifecycle`)."""
+        return self.definitions.lifecycle
+
+    def versions(self, kind: str, id: str) -> list[DefinitionVersion]:
+        """Every published version of a ``campaign`` or ``bulletin``, oldest first."""
+        return self.lifecycle.versions(kind, id)
+
+    def pause(self, kind: str, id: str) -> LifecycleState:
+        """Pause a ``campaign`` or ``bulletin`` until :meth:`resume` (:mod:`tidings.lifecycle`)."""
+        return self.lifecycle.pause(kind, id)
+
+    def resume(self, kind: str, id: str) -> LifecycleState:
+        """Make a paused ``campaign`` or ``bulletin`` active again."""
+        return self.lifecycle.resume(kind, id)
+
+    def stop(self, kind: str, id: str) -> LifecycleState:
+        """Stop a ``campaign`` or ``bulletin`` for good (triggers answer ``Campaign Stopped``)."""
+        return self.lifecycle.stop(kind, id)
+
     # -- data ----------------------------------------------------------------------
 
     def upsert_profiles(self, profiles: Iterable[UserProfile | Mapping[str, Any]]) -> int:
@@ -367,10 +389,12 @@ class Workspace:
         """Raise a business event (Bulletins API body); dispatch every published bulletin.
 
         The response is ``{"status": "success", "targets": N}`` (N bulletins
-        dispatched) or the vendor's ``fail`` shape. Records stream to ``sink`` when
-        given, else they are kept on the returned ``Dispatch``; with a ``runner``
-        (:class:`tidings.scale.DaskDispatcher`) they go where the runner writes
-        them, and only the summaries come back.
+        dispatched) or the vendor's ``fail`` shape. Bulletins of the event that are
+        unpublished, paused or stopped are passed over (``targets`` may be 0), each
+        listed with why on the result's ``not_dispatched``. Records stream to
+        ``sink`` when given, else they are kept on the returned ``Dispatch``; with a
+        ``runner`` (:class:`tidings.scale.DaskDispatcher`) they go where the runner
+        writes them, and only the summaries come back.
         """
         refused = _refuse(body)
         if refused is not None:
@@ -387,8 +411,12 @@ class Workspace:
         dispatch_key = request_key or uuid.uuid4().hex
         result = Dispatch(response={})
         targets = 0
+        states = self.lifecycle.states("bulletin")
         for bulletin in sorted(self.definitions.bulletins.values(), key=lambda b: b.id):
-            if not bulletin.published or bulletin.business_event != request.definition.name:
+            if bulletin.business_event != request.definition.name:
+                continue
+            if (why := why_passed_over(bulletin, states)) is not None:
+                result.not_dispatched[bulletin.id] = why
                 continue
             plan = DispatchPlan.for_bulletin(
                 bulletin,
@@ -400,6 +428,7 @@ class Workspace:
                 dispatch_key=dispatch_key,
                 settings=self.settings,
                 custom_groups=self.definitions.control_groups,
+                version=self.definitions.version_of("bulletin", bulletin.id),
             )
             if runner is not None:
                 summary = runner.dispatch_bulletin(plan, store=self.store, ledger=self.ledger)
@@ -442,6 +471,7 @@ class Workspace:
                 "sent": summary.sent,
                 "qualified": summary.qualified,
                 "creator": request.creator,
+                "version": plan.version,
             },
             once=f"activity:{plan.dispatch_key}:{bulletin.id}",
         )
@@ -467,8 +497,12 @@ class Workspace:
             return Dispatch.fail(campaign_id.error)
         if campaign_id not in self.definitions.campaigns:
             return Dispatch.fail("Campaign Not Found")
+        refusal = refusal_of(self.lifecycle.state("campaign", campaign_id))
+        if refusal is not None:
+            return Dispatch.fail(refusal)
         assert isinstance(body, Mapping)  # noqa: S101 - campaign_id checked it
-        return self._send(self.definitions.campaigns[campaign_id], body, sink=sink)
+        version = self.definitions.version_of("campaign", campaign_id)
+        return self._send(self.definitions.campaigns[campaign_id], body, sink=sink, version=version)
 
     def trigger_campaigns(self, body: object, *, sink: Sink | None = None) -> Dispatch:
         """Trigger up to 5 published campaigns in one call (``/2/send/externaltrigger.json``).
@@ -550,7 +584,12 @@ class Workspace:
         return self._send(campaign, body, sink=sink)
 
     def _send(
-        self, campaign: ExternalTriggerCampaign, body: Mapping[str, Any], *, sink: Sink | None
+        self,
+        campaign: ExternalTriggerCampaign,
+        body: Mapping[str, Any],
+        *,
+        sink: Sink | None,
+        version: int | None = None,
     ) -> Dispatch:
         assert campaign.id is not None  # noqa: S101 - published campaigns have ids
         request_key = _vendor.request_key(body, strict=True)
@@ -574,6 +613,7 @@ class Workspace:
             dispatch_key=request_key or uuid.uuid4().hex,
             settings=self.settings,
             custom_groups=self.definitions.control_groups,
+            version=version,
         )
         result = Dispatch(response={})
         summary = dispatch_recipients(

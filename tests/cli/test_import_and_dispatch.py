@@ -295,7 +295,7 @@ def test_migrate_an_sqlite_file_records_its_version(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {
         "db": str(db),
         "from_version": 0,
-        "to_version": 1,
+        "to_version": 2,
     }
     assert main(["migrate", "--db", str(db)]) == 0
-    assert json.loads(capsys.readouterr().out)["from_version"] == 1
+    assert json.loads(capsys.readouterr().out)["from_version"] == 2

@@ -406,7 +406,7 @@ for label, definition in {"None": None, "a list": [1], "a str": "c", "an int": 5
         lambda ws, d=definition: ws.define_control_group(d)
     )
     case(f"configure({label})", DefinitionError)(lambda ws, d=definition: ws.configure(d))
-case("publish_campaign: template does not compile", TemplateError)(
+case("publish_campaign: template does not compile", DefinitionError)(
     lambda ws: ws.publish_campaign(
         {"name": "c", "message": {"channel": "push", "title": "{% if %}", "body": "b"}}
     )

@@ -261,10 +261,10 @@ class _WatchingLedger(SQLiteLedger):
                 assert row["identity"] in on_disk
                 self.checked += 1
 
-    def record(self, records, *, dispatch_key, at, emitted=None):
+    def record(self, records, *, dispatch_key, at, emitted=None, version=None):
         if emitted is not None:
             self._check(set(emitted[1]))
-        super().record(records, dispatch_key=dispatch_key, at=at, emitted=emitted)
+        super().record(records, dispatch_key=dispatch_key, at=at, emitted=emitted, version=version)
 
     def mark_emitted(self, source_id, dispatch_key, identities):
         self._check(set(identities))

@@ -55,7 +55,7 @@ def test_genre_match_language_filter_and_control_group(workspace, story):
 def test_payload_uses_business_event_and_profile(workspace, story):
     _setup(workspace, story)
     result = workspace.raise_business_event(story.RAISE_BODY)
-    delivery = next(result.deliveries)
+    delivery = result.deliveries[0]
     assert delivery.channel == "push"
     assert delivery.payload["title"] == "New Drama for you"
     number = int(delivery.identity.split("-")[1])
@@ -147,10 +147,12 @@ def test_bulletin_with_bad_template_names_the_field(workspace, story):
     workspace.define_business_event(story.PROGRAM_RELEASED)
     bulletin = copy.deepcopy(story.GENRE_BULLETIN)
     bulletin["message"]["title"] = "New {{ BusinessEvent.genre | nope }}"
-    with pytest.raises(tidings.TemplateError) as info:
+    with pytest.raises(tidings.DefinitionError) as info:
         workspace.publish_bulletin(bulletin)
-    assert info.value.field == "push.title"
-    assert info.value.line == 1
+    assert info.value.field == "message.title"
+    assert (info.value.problems[0].line, info.value.problems[0].column) == (1, 30)
+    assert isinstance(info.value.__cause__, tidings.TemplateError)
+    assert info.value.__cause__.field == "push.title"
 
 
 def test_definitions_survive_reopening_a_sqlite_workspace(story, tmp_path):

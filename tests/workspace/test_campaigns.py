@@ -221,7 +221,7 @@ def test_create_campaign_api_body(workspace, story):
             "ExternalTrigger": {"steps": 15000},
         }
     )
-    assert next(result.deliveries).payload["body"] == "15000 steps today"
+    assert result.deliveries[0].payload["body"] == "15000 steps today"
 
 
 def test_message_via_identity(workspace):
@@ -237,7 +237,7 @@ def test_message_via_identity(workspace):
         }
     )
     assert result.response["sent"] == 2
-    first = next(result.deliveries)
+    first = result.deliveries[0]
     assert first.payload["body"] == {"user": "Viewer 1", "plan": 'Pro "Max"'}
     assert first.payload["url"] == "https://hooks.example.com/upgrade/user-0001"
 

@@ -65,6 +65,60 @@ def test_every_failing_field_is_listed_at_once(ws):
     assert "b1" not in ws.bulletins
 
 
+def test_template_compile_errors_join_the_other_problems(ws):
+    message = {
+        "channel": "email",
+        "subject": "New {{ BusinessEvent.genre | nope }}",
+        "html": "<p>\n{% if Profile.name %}Hi</p>",
+        "text": "{{ Profle.name }}",
+    }
+    bulletin = _bulletin(
+        message,
+        match=[{"business_property": "mood", "event": "Movie Watched", "event_property": "genre"}],
+        control_group={"kind": "custom", "group": "nobody"},
+    )
+    with pytest.raises(tidings.DefinitionError) as info:
+        ws.publish_bulletin(bulletin)
+    fields = [p.field for p in info.value.problems]
+    assert fields == [
+        "message.subject",
+        "message.html",
+        "message.text",
+        "match.0.business_property",
+        "control_group",
+    ]
+    subject = info.value.problems[0]
+    assert (subject.line, subject.column) == (1, 30)
+    assert "nope" in subject.message
+    assert info.value.problems[1].line == 2
+    assert isinstance(info.value.__cause__, tidings.TemplateError)
+    assert info.value.__cause__.field == "email.subject"
+    assert "b1" not in ws.bulletins
+
+
+def test_compile_error_joins_a_model_error(ws):
+    bulletin = _bulletin({"channel": "push", "title": "{% if %}", "body": "b"}, targeting_cap=0)
+    with pytest.raises(tidings.DefinitionError) as info:
+        ws.publish_bulletin(bulletin)
+    assert [p.field for p in info.value.problems] == ["message.title", "targeting_cap"]
+
+
+def test_campaign_compile_errors_are_listed_at_once(ws):
+    campaign = {
+        "name": "c",
+        "message": {"channel": "push", "title": "{% if %}", "body": "{{ x | nope }}"},
+        "control_group": {"kind": "custom", "group": "nobody"},
+    }
+    with pytest.raises(tidings.DefinitionError) as info:
+        ws.publish_campaign(campaign)
+    assert _problems(info) == [
+        ("message.title", 1, 4),
+        ("message.body", 1, 8),
+        ("control_group", None, None),
+    ]
+    assert ws.campaigns == {}
+
+
 def test_bulletin_may_read_name_and_defined_properties(ws):
     message = {
         "channel": "push",
@@ -187,3 +241,41 @@ def test_preview_reports_every_text_problem():
         ("webhook.body", 1),
     ]
     assert result.payload is None
+
+
+def test_preview_warns_for_every_profile_key_absent_from_the_sample():
+    from tidings.preview import preview_message
+
+    message = {
+        "channel": "push",
+        "title": "Hi {{ Profile.nmae }}, {{ Profile.name | default: 'you' }}",
+        "body": "{{ Profile.city }} {{ Profile.language }} {{ Profile.nmae }}",
+    }
+    result = preview_message(message, {"language": "Hindi"}, {})
+    absent = [(w.field, w.key) for w in result.warnings if w.kind == "absent_profile_key"]
+    assert absent == [("push.title", "nmae"), ("push.body", "city"), ("push.body", "nmae")]
+    fallbacks = [w.expression for w in result.warnings if w.kind == "fallback"]
+    assert fallbacks == ["Profile.name"]  # explained once, by its fallback
+    typo = next(w for w in result.warnings if w.key == "nmae")
+    assert "renders as nothing" in typo.message
+    assert result.ok
+
+
+def test_cli_preview_strict_turns_warnings_into_exit_1(tmp_path, capsys):
+    import json
+
+    from tidings.cli import main
+
+    template = tmp_path / "hi.liquid"
+    template.write_text("Hi {{ Profile.nmae }}, ", encoding="utf-8")
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps({"name": "Ann"}), encoding="utf-8")
+    args = ["preview", str(template), "--profile", str(profile)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Profile.nmae is absent from the sample profile" in out
+    assert "did you mean 'name'?" in out
+    assert main([*args, "--strict"]) == 1
+    assert "1 warning (--strict)" in capsys.readouterr().err
+    template.write_text("Hi {{ Profile.name }}", encoding="utf-8")
+    assert main([*args, "--strict"]) == 0

@@ -74,6 +74,30 @@ def template_error_from(exc: ValidationError) -> TemplateError | None:
     return None
 
 
+def compile_errors(message: type[ChannelMessage], data: Mapping[str, Any]) -> list[TemplateError]:
+    """Every template of a message that does not compile, each error naming its field.
+
+    Building a message stops at its first template error; a publish-time report
+    lists them all. ``data`` must hold valid field values (pydantic accepted them
+    before compiling the templates), so they are read without validating again.
+    """
+    # Not model_construct: it would compile the templates (model_post_init) and stop again.
+    values = {
+        name: info.get_default(call_default_factory=True)
+        for name, info in message.model_fields.items()
+        if not info.is_required()
+    }
+    draft = message.__new__(message)
+    _set(draft, "__dict__", {**values, **data})
+    errors: list[TemplateError] = []
+    for key, source, escape, limits in draft._template_specs():
+        try:
+            compile_template(source, escape=escape, limits=limits)
+        except TemplateError as exc:
+            errors.append(exc.with_field(f"{message._channel}.{key}"))
+    return errors
+
+
 def limits_for(max_bytes: int) -> Limits | None:
     """Template limits for a body whose channel allows ``max_bytes``.
 

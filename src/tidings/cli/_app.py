@@ -15,6 +15,7 @@ from ._command import EXIT_ERROR, EXIT_USAGE, Command, Handler, UsageError, one_
 from ._demo import DEMO
 from ._dispatch import DISPATCH
 from ._import import IMPORT
+from ._lifecycle import LIST_VERSIONS, PAUSE, RESUME, STOP
 from ._migrate import MIGRATE
 from ._monitoring import REPORT, STATS
 from ._preview import PREVIEW
@@ -34,6 +35,10 @@ COMMANDS: Final[tuple[Command, ...]] = (
     SEND,
     STATS,
     REPORT,
+    LIST_VERSIONS,
+    PAUSE,
+    RESUME,
+    STOP,
     SERVE,
 )
 """Every subcommand, in the order ``tidings --help`` lists them."""

@@ -141,12 +141,11 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         else:
             result = ws.trigger_campaign(body, sink=progress)
         progress.finish()
-    report = {
-        "response": result.response,
-        "summary": result.summary.to_dict(),
-        "out": str(args.out),
-        "seconds": round(time.monotonic() - started, 3),
-    }
+    # The summary counts as `tidings stats` prints them (errors technical and not).
+    report: dict[str, object] = {"response": result.response, "summary": result.summary.report()}
+    if result.not_dispatched:
+        report["not_dispatched"] = result.not_dispatched
+    report |= {"out": str(args.out), "seconds": round(time.monotonic() - started, 3)}
     out.write(json.dumps(report, indent=2) + "\n")
     return EXIT_OK if result.ok else EXIT_ERROR
 

@@ -170,6 +170,11 @@ def _add_preview_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="OUT.html",
         help="also write a self-contained HTML page showing what the user would see",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when there is any warning (a fallback, an absent trigger or profile key)",
+    )
 
 
 def _run_preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -193,6 +198,10 @@ def _run_preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"wrote {args.html}\n")
     if not preview.ok:
         err.write(format_errors(preview, label) + "\n")
+        return EXIT_ERROR
+    if args.strict and preview.warnings:
+        count = len(preview.warnings)
+        err.write(f"error: {label}: {count} warning{'s' if count != 1 else ''} (--strict)\n")
         return EXIT_ERROR
     return EXIT_OK
 

@@ -106,6 +106,7 @@ class Committer:
             dispatch_key=plan.dispatch_key,
             at=plan.now,
             emitted=(plan.source_id, unmarked) if unmarked else None,
+            version=plan.version,
         )
         self._unmarked = []
         encoded = self.lines
@@ -152,7 +153,7 @@ class Committer:
             todo = [s for s in skips if s.identity not in done]
             if not todo:
                 continue
-            ledger.record(todo, dispatch_key=key, at=plan.now)
+            ledger.record(todo, dispatch_key=key, at=plan.now, version=plan.version)
             for skip in todo:
                 self.summary.add(skip)
                 self._hand_over(skip)

@@ -104,6 +104,8 @@ class DispatchPlan:
         cutoff: No send after this time.
         frequency_caps: The workspace's frequency caps.
         default_timezone: The zone of users without one.
+        version: The version of the campaign or bulletin (stored with each
+            outcome in the ledger); None for an unversioned one (Message via Identity).
     """
 
     source: Literal["campaign", "bulletin"]
@@ -124,6 +126,7 @@ class DispatchPlan:
     cutoff: datetime | None = None
     frequency_caps: tuple[FrequencyCap, ...] = ()
     default_timezone: str = "UTC"
+    version: int | None = None
 
     @property
     def base(self) -> datetime:
@@ -165,6 +168,7 @@ class DispatchPlan:
         dispatch_key: str,
         settings: WorkspaceSettings,
         custom_groups: Mapping[str, CustomControlGroup],
+        version: int | None = None,
     ) -> DispatchPlan:
         """The plan of one bulletin for a raised business event.
 
@@ -204,6 +208,7 @@ class DispatchPlan:
             preferences=bulletin.delivery,
             frequency_caps=settings.frequency_caps,
             default_timezone=settings.default_timezone,
+            version=version,
         )
 
     @classmethod
@@ -216,6 +221,7 @@ class DispatchPlan:
         dispatch_key: str,
         settings: WorkspaceSettings,
         custom_groups: Mapping[str, CustomControlGroup],
+        version: int | None = None,
     ) -> DispatchPlan:
         """The plan of an External Trigger campaign (or a Message via Identity) call.
 
@@ -243,4 +249,5 @@ class DispatchPlan:
             cutoff=campaign.schedule.cutoff,
             frequency_caps=settings.frequency_caps,
             default_timezone=settings.default_timezone,
+            version=version,
         )

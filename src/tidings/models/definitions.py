@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_va
 from ..channels import MessageField
 from ..errors import DefinitionError, _InvalidInputError
 from ._base import ValidatedModel
-from .filters import Filter, MatchRow, Segment
+from .filters import Condition, Filter, MatchRow, Segment
 from .instants import check_instant
 from .preferences import DeliveryPreferences, FrequencyCap
 from .users import check_timezone
@@ -54,13 +54,20 @@ class _Definition(ValidatedModel):
 
 
 class Goal(_Definition):
-    """A conversion goal: the user event that counts, and how long after the send."""
+    """A conversion goal: the user event that counts, with conditions, and how long after the send.
+
+    ``where``: conditions on the goal event's properties, all of which must hold
+    (the guide's "purchased worth at least X": ``{"event": "Charged", "where":
+    [{"property": "amount", "op": "gte", "value": 500}]}``). Operators as in an
+    event filter (:data:`~tidings.models.filters.Operator`).
+    """
 
     model_config = _FROZEN
     _what: ClassVar[str] = "goal"
 
     event: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
     window_hours: int = Field(default=24, ge=1, le=24 * 90)
+    where: tuple[Condition, ...] = ()
 
 
 class BusinessEventDefinition(_Definition):

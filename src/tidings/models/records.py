@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
 from ..errors import TidingsError
 
@@ -15,6 +15,7 @@ __all__ = [
     "Delivery",
     "Dispatch",
     "Record",
+    "RecordList",
     "Sink",
     "Skip",
     "SkipReason",
@@ -82,7 +83,10 @@ class Delivery:
         payload: The rendered channel payload, JSON-ready.
         send_at: When to send (timezone-aware).
         idempotency_key: Stable across retries of the same request.
-        to: Where to send: the email address, the push tokens, or the webhook URL.
+        to: Where to send, as a tuple whatever the channel: ``("ann@example.com",)``
+            for email (one address), the user's device tokens for push (one or
+            more), ``(url,)`` for a webhook. :attr:`address` gives the one address
+            of an email or a webhook as a string.
     """
 
     source: Literal["campaign", "bulletin"]
@@ -93,6 +97,17 @@ class Delivery:
     send_at: datetime
     idempotency_key: str
     to: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str | None:
+        """The email address (or webhook URL) as a string; None for push.
+
+        A push delivery goes to every device token of the user, so it has no
+        single address: read :attr:`to` for the tokens.
+        """
+        if self.channel == "push" or len(self.to) != 1:
+            return None
+        return self.to[0]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``type: "delivery"``)."""
@@ -232,8 +247,36 @@ class Summary:
         for reason, count in other.skipped.items():
             self.skipped[reason] = self.skipped.get(reason, 0) + count
 
+    def error_counts(self) -> dict[str, Any]:
+        """The errors as ``tidings dispatch`` and ``tidings stats`` both print them.
+
+        ``{"technical": n, "non_technical": m, "by_reason": [{"reason", "count",
+        "technical"}, ...]}``: every skip that is an error (:func:`is_error`),
+        technical ones first, then by count (most first) and reason.
+        """
+        rows = sorted(
+            ((reason, count) for reason, count in self.skipped.items() if is_error(reason)),
+            key=lambda row: (row[0] not in TECHNICAL_REASONS, -row[1], row[0]),
+        )
+        return {
+            "technical": self.errors,
+            "non_technical": self.non_technical_errors,
+            "by_reason": [
+                {"reason": reason, "count": count, "technical": reason in TECHNICAL_REASONS}
+                for reason, count in rows
+            ],
+        }
+
+    def report(self) -> dict[str, Any]:
+        """The counts as ``tidings dispatch`` prints them.
+
+        :meth:`to_dict` with ``errors`` split as ``tidings stats`` splits them
+        (:meth:`error_counts`), so both print the same numbers under the same names.
+        """
+        return {**self.to_dict(), "errors": self.error_counts()}
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
+        """A JSON-ready dict (``errors``: the technical errors only; see :meth:`report`)."""
         return {
             "candidates": self.candidates,
             "qualified": self.qualified,
@@ -244,6 +287,49 @@ class Summary:
             "errors": self.errors,
             "skipped": dict(sorted(self.skipped.items())),
         }
+
+
+_R = TypeVar("_R", Delivery, Skip)
+
+
+class RecordList(Sequence[_R]):
+    """A read-only view of the records a dispatch kept: ``len``, indexing, slicing.
+
+    Iterate it as often as needed; it follows the dispatch's kept list without
+    copying it. Equal to another sequence holding the same records in order.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[_R]) -> None:
+        self._items: list[_R] = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> _R: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[_R]: ...
+
+    def __getitem__(self, index: int | slice) -> _R | list[_R]:
+        return self._items[index]
+
+    def __iter__(self) -> Iterator[_R]:
+        return iter(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RecordList):
+            return self._items == other._items
+        if isinstance(other, list | tuple):
+            return self._items == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable contents: not hashable
+
+    def __repr__(self) -> str:
+        return f"RecordList({self._items!r})"
 
 
 @dataclass
@@ -259,6 +345,9 @@ class Dispatch:
         summaries: The counts per campaign or bulletin id.
         error: For a refused request (``status: fail``), the typed error behind
             the response's message, when there is one.
+        not_dispatched: For a raised business event, its bulletins that were not
+            dispatched and why: ``{"b7": "paused"}`` (``unpublished``, ``paused``
+            or ``stopped``).
     """
 
     response: dict[str, Any]
@@ -267,6 +356,7 @@ class Dispatch:
     kept_skips: list[Skip] = field(default_factory=list)
     summaries: dict[str, Summary] = field(default_factory=dict)
     error: TidingsError | None = None
+    not_dispatched: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -274,14 +364,21 @@ class Dispatch:
         return self.response.get("status") == "success"
 
     @property
-    def deliveries(self) -> Iterator[Delivery]:
-        """The deliveries kept in memory (empty when they went to a sink)."""
-        return iter(self.kept_deliveries)
+    def deliveries(self) -> RecordList[Delivery]:
+        """The deliveries kept in memory, in order (empty when they went to a sink).
+
+        A sequence: ``len(result.deliveries)``, ``result.deliveries[0]``, and any
+        number of iterations.
+        """
+        return RecordList(self.kept_deliveries)
 
     @property
-    def skips(self) -> Iterator[Skip]:
-        """The skips kept in memory (empty when they went to a sink)."""
-        return iter(self.kept_skips)
+    def skips(self) -> RecordList[Skip]:
+        """The skips kept in memory, in order (empty when they went to a sink).
+
+        A sequence, like :attr:`deliveries`.
+        """
+        return RecordList(self.kept_skips)
 
     @classmethod
     def fail(cls, error: str | TidingsError, code: int = 400) -> Dispatch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -78,6 +79,48 @@ def _report_warnings(report: RenderReport, field_name: str | None) -> list[Previ
     return warnings
 
 
+def _profile_warnings(
+    template: Template,
+    profile: Mapping[str, Any] | None,
+    field_name: str | None,
+    shown: list[PreviewWarning],
+) -> list[PreviewWarning]:
+    """One warning per ``Profile.<key>`` the template reads that the sample profile lacks.
+
+    A key whose absence a fallback warning of ``shown`` already explains (its
+    expression reads that key) is not listed twice. Keys in first-use order.
+    """
+    sample = profile or {}
+    explained = {
+        w.expression.split(".", 2)[1].split("[", 1)[0].split(" ", 1)[0]
+        for w in shown
+        if w.kind == "fallback" and w.expression and w.expression.startswith("Profile.")
+    }
+    warnings: list[PreviewWarning] = []
+    seen: set[str] = set()
+    for use in template.outline().uses:
+        key = use.key
+        if use.namespace != "Profile" or key is None or key in seen or key in explained:
+            continue
+        seen.add(key)
+        if sample.get(key) is not None:
+            continue
+        known = ", ".join(sorted(str(k) for k in sample)) or "none"
+        close = difflib.get_close_matches(key, [str(k) for k in sample], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        warnings.append(
+            PreviewWarning(
+                kind="absent_profile_key",
+                message=f"Profile.{key} is absent from the sample profile and renders "
+                f"as nothing (the profile has: {known}){hint}",
+                field=field_name,
+                key=key,
+                line=use.line,
+            )
+        )
+    return warnings
+
+
 def preview_template(
     source: str,
     profile: Mapping[str, Any] | None = None,
@@ -106,12 +149,9 @@ def preview_template(
         report = template.render_with_report(profile, trigger, **namespaces)
     except TidingsError as exc:
         return Preview(kind="template", escape=escape, errors=(PreviewError.from_exception(exc),))
-    return Preview(
-        kind="template",
-        escape=escape,
-        text=report.text,
-        warnings=tuple(_report_warnings(report, None)),
-    )
+    warnings = _report_warnings(report, None)
+    warnings += _profile_warnings(template, profile, None, warnings)
+    return Preview(kind="template", escape=escape, text=report.text, warnings=tuple(warnings))
 
 
 def _field_templates(message: Message) -> Iterator[tuple[str, Template]]:
@@ -215,7 +255,8 @@ def preview_message(
         except TidingsError as exc:
             field_errors.append(PreviewError.from_exception(exc, field=field_name))
             continue
-        warnings.extend(_report_warnings(report, field_name))
+        found = _report_warnings(report, field_name)
+        warnings += found + _profile_warnings(template, profile, field_name, found)
     if field_errors:
         return Preview(kind=message.channel, warnings=tuple(warnings), errors=tuple(field_errors))
     try:

@@ -13,7 +13,7 @@ __all__ = ["Preview", "PreviewError", "PreviewKind", "PreviewWarning", "WarningK
 
 
 PreviewKind = Literal["template", "message", "push", "email", "webhook"]
-WarningKind = Literal["fallback", "absent_key"]
+WarningKind = Literal["fallback", "absent_key", "absent_profile_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,14 +21,17 @@ class PreviewWarning:
     """Something in a successful render worth a look before publishing.
 
     Attributes:
-        kind: ``fallback`` (an output used its ``default``) or ``absent_key``
-            (a trigger key the template uses is not in the sample data).
+        kind: ``fallback`` (an output used its ``default``), ``absent_key``
+            (a trigger key the template uses is not in the sample data) or
+            ``absent_profile_key`` (a ``Profile.<key>`` the template reads is absent
+            from, or null in, the sample profile: a typo such as ``Profile.nmae``
+            renders as nothing).
         message: A sentence a marketer understands.
         field: The message field (``email.subject``), or ``None`` for a bare template.
         expression: For a fallback, the expression whose value was missing.
         default: For a fallback, the text used instead.
-        key: For an absent key, the top-level ``ExternalTrigger`` key.
-        line: 1-based template line (fallbacks only).
+        key: For an absent key, the top-level ``ExternalTrigger`` (or ``Profile``) key.
+        line: 1-based template line (fallbacks and absent profile keys).
         count: How many times the same fallback happened (once per loop pass).
     """
 
@@ -135,7 +138,7 @@ class Preview:
             (``message`` when a definition names no known channel).
         text: The rendered text (bare templates only; ``None`` on error).
         payload: The rendered channel payload as a dict (messages only; ``None`` on error).
-        warnings: Fallbacks to defaults and absent trigger keys.
+        warnings: Fallbacks to defaults, absent trigger keys and absent profile keys.
         errors: Why it did not render (empty when it did).
         escape: The output context of a bare template.
     """

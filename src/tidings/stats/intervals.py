@@ -163,12 +163,17 @@ class Uplift:
 
 @dataclass(frozen=True, slots=True)
 class Conversion:
-    """Conversions to a goal event: the target group, the control group, the uplift."""
+    """Conversions to a goal event: the target group, the control group, the uplift.
+
+    ``goal_where``: the goal's conditions on the event's properties, as JSON
+    (``[{"property": "amount", "op": "gte", "value": 500}]``; empty: any such event).
+    """
 
     goal_event: str
     window_hours: int
     target: Rate
     control: Rate
+    goal_where: tuple[dict[str, Any], ...] = ()
 
     @property
     def uplift(self) -> Uplift:
@@ -179,6 +184,7 @@ class Conversion:
         """A JSON-ready dict."""
         return {
             "goal_event": self.goal_event,
+            "goal_where": list(self.goal_where),
             "window_hours": self.window_hours,
             "target": self.target.to_dict(),
             "control": self.control.to_dict(),

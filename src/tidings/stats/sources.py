@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..audience.evaluate import condition_holds
 from ..dispatch.commit import dispatch_of
 from ..models.definitions import Goal
 from ..models.records import TECHNICAL_REASONS, Summary, is_error
@@ -170,11 +171,7 @@ class SourceStats:
             "pending": self.pending,
             "delivered": self.delivered,
             "failed": self.failed,
-            "errors": {
-                "technical": self.technical_errors,
-                "non_technical": self.non_technical_errors,
-                "by_reason": [e.to_dict() for e in self.errors],
-            },
+            "errors": self.counts.error_counts(),
             "skipped": counts["skipped"],
             "viewed": self.viewed,
             "clicked": self.clicked,
@@ -315,7 +312,9 @@ def source_stats(
         if goal is None or window is None:
             continue
         converted = any(
-            e.name == goal.event and t <= e.timestamp <= t + window
+            e.name == goal.event
+            and t <= e.timestamp <= t + window
+            and all(condition_holds(c, e.properties) for c in goal.where)
             for e in events
             for t in exposures
         )
@@ -329,6 +328,7 @@ def source_stats(
     conversion = (
         Conversion(
             goal_event=goal.event,
+            goal_where=tuple(c.model_dump(mode="json") for c in goal.where),
             window_hours=goal.window_hours,
             target=Rate(target_converted, target),
             control=Rate(control_converted, control),

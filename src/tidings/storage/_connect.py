@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["connect"]
+__all__ = ["connect", "ensure_column"]
 
 
 def connect(path: str, *, timeout: float = 30.0, schema: str | None = None) -> sqlite3.Connection:
@@ -28,3 +28,21 @@ def connect(path: str, *, timeout: float = 30.0, schema: str | None = None) -> s
         conn.close()
         raise
     return conn
+
+
+def ensure_column(conn: sqlite3.Connection, table: str, column: str, declaration: str) -> bool:
+    """Add ``column`` to ``table`` unless it is there (or the table is not); whether it was added.
+
+    A schema upgrade of a file written by an older tidings. Idempotent, and safe when
+    two processes upgrade the same file at once (the second one finds the column).
+    """
+    names = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if not names or column in names:
+        return False
+    try:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):
+            raise
+        return False
+    return True

@@ -259,6 +259,9 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # version 3: External Trigger recipients named by email (``to.email``)
         "CREATE INDEX profiles_email ON profiles (email)",
     ),
+    (  # version 4: the campaign or bulletin version behind each outcome (NULL before)
+        "ALTER TABLE outcomes ADD COLUMN version INTEGER",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)

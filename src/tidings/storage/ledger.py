@@ -69,6 +69,7 @@ class Ledger(Protocol):
         dispatch_key: str,
         at: datetime,
         emitted: tuple[str, Sequence[str]] | None = None,
+        version: int | None = None,
     ) -> None:
         """Store the outcome of each record (delivery or skip) of a dispatch decided at ``at``.
 
@@ -77,7 +78,8 @@ class Ledger(Protocol):
         the same (source, dispatch, identity) again replaces a not-yet-emitted row.
         ``emitted``, a (source id, identities) pair of the same dispatch, is marked
         as by :meth:`mark_emitted` first, in the same transaction (one write
-        instead of two per chunk).
+        instead of two per chunk). ``version``: the version of the campaign or
+        bulletin that produced the records, stored on each row (None: unversioned).
         """
         ...
 
@@ -211,7 +213,9 @@ ClaimDecider = Callable[[Sequence[ClaimRequest], ClaimState], ClaimDecision]
 """Decides a batch of claims from the ledger's current state (see :meth:`Ledger.claim`)."""
 
 
-def _outcome(record: Record, dispatch_key: str, at: datetime) -> dict[str, Any]:
+def _outcome(
+    record: Record, dispatch_key: str, at: datetime, version: int | None
+) -> dict[str, Any]:
     if isinstance(record, Delivery):
         return {
             "decided_at": at.isoformat(),
@@ -223,6 +227,7 @@ def _outcome(record: Record, dispatch_key: str, at: datetime) -> dict[str, Any]:
             "channel": record.channel,
             "send_at": record.send_at.isoformat(),
             "idempotency_key": record.idempotency_key,
+            "version": version,
         }
     return {
         "decided_at": at.isoformat(),
@@ -234,6 +239,7 @@ def _outcome(record: Record, dispatch_key: str, at: datetime) -> dict[str, Any]:
         "channel": None,
         "send_at": None,
         "idempotency_key": None,
+        "version": version,
     }
 
 
@@ -297,6 +303,7 @@ class MemoryLedger:
         dispatch_key: str,
         at: datetime,
         emitted: tuple[str, Sequence[str]] | None = None,
+        version: int | None = None,
     ) -> None:
         """See :meth:`Ledger.record`."""
         with self._lock:
@@ -307,7 +314,7 @@ class MemoryLedger:
                 if ident in self._emitted:
                     continue
                 rows = self._outcomes.setdefault(record.source_id, [])
-                row = _outcome(record, dispatch_key, at)
+                row = _outcome(record, dispatch_key, at, version)
                 position = self._outcome_index.get(ident)
                 if position is None:
                     self._outcome_index[ident] = len(rows)

@@ -188,9 +188,10 @@ class PostgresLedger:
         dispatch_key: str,
         at: datetime,
         emitted: tuple[str, Sequence[str]] | None = None,
+        version: int | None = None,
     ) -> None:
         """See :meth:`Ledger.record`: one transaction, with ``emitted`` if given."""
-        rows = [_outcome_row(r, dispatch_key, at.isoformat()) for r in records]
+        rows = [_outcome_row(r, dispatch_key, at.isoformat(), version) for r in records]
         marks = emitted is not None and bool(emitted[1])
         if not rows and not marks:
             return

@@ -1,7 +1,8 @@
 """The SQLite store: profiles and events in one file, audiences computed in SQL.
 
-Schema (version 1; ``store_schema_version`` holds the number, created on open,
-idempotently, in a ``BEGIN IMMEDIATE`` transaction so processes may open at once)::
+Schema (version 2, see :data:`SCHEMA_VERSION`; ``store_schema_version`` holds the
+number, created on open, idempotently, in a ``BEGIN IMMEDIATE`` transaction so
+processes may open at once)::
 
     profiles     (identity TEXT PRIMARY KEY, name, email, timezone,
                   push_tokens TEXT  -- JSON array
@@ -84,7 +85,7 @@ from ..models.filters import (
     Filter,
 )
 from ..models.users import UserEvent, UserProfile
-from ._connect import connect
+from ._connect import connect, ensure_column
 from ._sqlite_filters import FilterCompiler, audience_sql, udf_cond, udf_json_eq, where_clause
 from ._sqlite_rows import (
     LIGHT_PROFILE_COLUMNS,
@@ -100,8 +101,12 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION: Final = 1
-"""The schema this code writes; opening a newer file is refused."""
+SCHEMA_VERSION: Final = 2
+"""The schema this code writes; opening a newer file is refused, an older one upgraded.
+
+Version 2: the ledger's ``outcomes`` rows record the version of the campaign or
+bulletin that produced them (``version INTEGER``, NULL for older rows).
+"""
 
 _FETCH_SIZE: Final = 1_000
 _savepoints = itertools.count()
@@ -462,5 +467,7 @@ def _ensure_schema(conn: sqlite3.Connection) -> None:
         )
     for ddl in _SCHEMA:
         conn.execute(ddl)
-    if version is None:
+    if version is not None and version < 2:
+        ensure_column(conn, "outcomes", "version", "INTEGER")
+    if version is None or version < SCHEMA_VERSION:
         conn.execute("INSERT INTO store_schema_version (version) VALUES (?)", (SCHEMA_VERSION,))

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from ..models.records import Delivery, Record
-from ._connect import connect
+from ._connect import connect, ensure_column
 from .ledger import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
 from .outbox import DeliveryUpdate, QueuedDelivery, SQLiteOutbox
 
 __all__ = ["SQLiteLedger"]
 
 
-def _outcome_row(record: Record, dispatch_key: str, at: str) -> tuple[Any, ...]:
+def _outcome_row(
+    record: Record, dispatch_key: str, at: str, version: int | None = None
+) -> tuple[Any, ...]:
     """One outcome as a row in ``_OUTCOME_COLUMNS`` order (the hot path of SQLite writes)."""
     if isinstance(record, Delivery):
         return (
@@ -35,6 +37,7 @@ def _outcome_row(record: Record, dispatch_key: str, at: str) -> tuple[Any, ...]:
             record.channel,
             record.send_at.isoformat(),
             record.idempotency_key,
+            version,
         )
     return (
         at,
@@ -46,6 +49,7 @@ def _outcome_row(record: Record, dispatch_key: str, at: str) -> tuple[Any, ...]:
         None,
         None,
         None,
+        version,
     )
 
 
@@ -70,7 +74,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
     channel TEXT,
     send_at TEXT,
     idempotency_key TEXT,
-    emitted INTEGER NOT NULL DEFAULT 0
+    emitted INTEGER NOT NULL DEFAULT 0,
+    version INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS outcomes_decision ON outcomes (source_id, dispatch_key, identity);
 CREATE INDEX IF NOT EXISTS outcomes_source ON outcomes (source_id, identity);
@@ -95,6 +100,7 @@ _OUTCOME_COLUMNS = (
     "channel",
     "send_at",
     "idempotency_key",
+    "version",
 )
 
 
@@ -111,6 +117,12 @@ class SQLiteLedger:
         self.path = str(path)
         self._lock = threading.RLock()
         self._conn = connect(self.path, timeout=timeout, schema=_SCHEMA)
+        try:
+            # A file from before store schema version 2 has no outcomes.version.
+            ensure_column(self._conn, "outcomes", "version", "INTEGER")
+        except BaseException:
+            self._conn.close()
+            raise
         self._outbox = SQLiteOutbox(self._conn, self._lock)
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
@@ -231,9 +243,10 @@ class SQLiteLedger:
         dispatch_key: str,
         at: datetime,
         emitted: tuple[str, Sequence[str]] | None = None,
+        version: int | None = None,
     ) -> None:
         """See :meth:`Ledger.record`: one IMMEDIATE transaction, with ``emitted`` if given."""
-        rows = [_outcome_row(r, dispatch_key, at.isoformat()) for r in records]
+        rows = [_outcome_row(r, dispatch_key, at.isoformat(), version) for r in records]
         marks = emitted is not None and bool(emitted[1])
         if not rows and not marks:
             return
