@@ -19,7 +19,7 @@ from . import _vendor
 from ._publish import bulletin_problems, campaign_problems, match_problems
 from .channels import EmailMessage, PushMessage, WebhookMessage, message_from_dict
 from .channels._base import ChannelMessage, compile_errors
-from .errors import DefinitionError, DefinitionProblem, TemplateError
+from .errors import DefinitionError, DefinitionProblem, TemplateError, TidingsError
 from .lifecycle import DefinitionKind, Lifecycle
 from .models.definitions import (
     Bulletin,
@@ -90,7 +90,10 @@ def checked_definition(
         first = exc
     assert isinstance(data, Mapping)  # noqa: S101 - a built model has compiled templates
     message = dict(data["message"])
-    errors = compile_errors(_CHANNELS[message.get("channel")], message)
+    try:
+        errors = compile_errors(_CHANNELS[message.get("channel")], message)
+    except (TidingsError, KeyError):  # not the plain field values a valid message holds
+        errors = []
     problems = [_template_problem(error) for error in errors or [first]]
     try:
         stand_in = validate_definition(model, {**data, "message": _SET_ASIDE}, what)

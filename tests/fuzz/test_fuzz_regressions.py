@@ -12,12 +12,17 @@ def test_a_lone_surrogate_in_a_template_source_is_refused_at_publish():
     # Found by the `definitions` target: a bulletin body "\ud800" was published, then
     # every delivery failed to encode (UnicodeEncodeError in the sink).
     ws = _workspace()
-    with pytest.raises(tidings.TemplateSyntaxError) as info:
+    with pytest.raises(tidings.DefinitionError) as info:
         ws.publish_campaign(
             {"name": "c", "message": {"channel": "push", "title": "t", "body": "ok\n\ud800"}}
         )
-    assert (info.value.field, info.value.line, info.value.column) == ("push.body", 2, 1)
+    (problem,) = info.value.problems
+    assert (problem.field, problem.line, problem.column) == ("message.body", 2, 1)
+    cause = info.value.__cause__
+    assert isinstance(cause, tidings.TemplateSyntaxError)
+    assert (cause.field, cause.line, cause.column) == ("push.body", 2, 1)
     info.value.detailed_message().encode("utf-8", "replace")
+    cause.detailed_message().encode("utf-8", "replace")
 
 
 def test_an_unhashable_template_source_is_an_argument_error():
