@@ -11,17 +11,16 @@ with the vendor's documented messages; per-user problems are ``Skip`` records.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from . import _vendor
-from ._definitions import Definitions, validate_definition
-from .dispatch import DispatchPlan, Kept, dispatch_bulletin, dispatch_recipients
-from .errors import ArgumentError, TidingsError
-from .lifecycle import DefinitionVersion, Lifecycle, LifecycleState, refusal_of, why_passed_over
+from . import _calls
+from ._calls import BulletinRunner as BulletinRunner
+from ._definitions import Definitions
+from .errors import ArgumentError
+from .lifecycle import DefinitionVersion, Lifecycle, LifecycleState
 from .models.definitions import (
     Bulletin,
     BusinessEventDefinition,
@@ -29,7 +28,7 @@ from .models.definitions import (
     ExternalTriggerCampaign,
     WorkspaceSettings,
 )
-from .models.records import Dispatch, Sink, Summary
+from .models.records import Dispatch, Sink
 from .models.users import UserEvent, UserProfile, events_from, profiles_from
 from .storage.base import Store
 from .storage.ledger import Ledger, MemoryLedger
@@ -42,18 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["BulletinRunner", "Clock", "Workspace"]
 
 Clock = Callable[[], datetime]
-
-
-class BulletinRunner(Protocol):
-    """Runs a bulletin's dispatch somewhere else (a Dask cluster: ``tidings.scale``).
-
-    It writes the records where it was told to (not to the workspace's sink) and
-    returns the dispatch's summary.
-    """
-
-    def dispatch_bulletin(self, plan: DispatchPlan, *, store: Store, ledger: Ledger) -> Summary:
-        """Dispatch ``plan``'s audience from ``store``, claiming and recording in ``ledger``."""
-        ...
 
 
 def _utc_now() -> datetime:
@@ -194,19 +181,6 @@ class Workspace:
 
     # -- definitions ---------------------------------------------------------------
 
-    def _dispatch_time(self, scope: str, request_key: str | None) -> datetime:
-        """Now, or, for a request re-run with the same idempotency key, its first start."""
-        now = self.clock()
-        if not request_key:
-            return now
-        key = f"started:{scope}:{request_key}"
-        saved = self.registry.saved_response(key)
-        if saved is None:
-            self.registry.save_response(key, {"at": now.isoformat()})
-            saved = self.registry.saved_response(key)
-        assert saved is not None  # noqa: S101 - saved just above
-        return datetime.fromisoformat(saved["at"])
-
     @property
     def settings(self) -> WorkspaceSettings:
         """The workspace-wide delivery settings (default time zone, frequency caps)."""
@@ -303,71 +277,13 @@ class Workspace:
         "unprocessed": [{"status": "fail", "code": 400, "error", "index", "record"}]}``
         ("fail" when none was processed), or the request's own fail body.
         """
-        refused = _refuse(body)
-        if refused is not None:
-            return refused.response
-        records = _vendor.upload_records(body)
-        if isinstance(records, _vendor.Refusal):
-            return Dispatch.fail(records.error).response
-        now = self.clock()
-        profiles: dict[str, UserProfile] = {}
-        events: list[UserEvent] = []
-        unprocessed: list[dict[str, Any]] = []
-
-        def existing(identity: str) -> UserProfile | None:
-            return profiles.get(identity) or self.store.get_profile(identity)
-
-        for index, record in enumerate(records):
-            parsed = _vendor.upload_profile_or_event(record, existing, now)
-            try:
-                if isinstance(parsed, _vendor.Refusal):
-                    raise ArgumentError(parsed.error)
-                if "event" in parsed:
-                    events.append(UserEvent.model_validate(parsed["event"]))
-                else:
-                    profile = UserProfile.model_validate(parsed["profile"])
-                    profiles[profile.identity] = profile
-            except TidingsError as exc:
-                unprocessed.append(
-                    {
-                        "status": "fail",
-                        "code": 400,
-                        "error": str(exc),
-                        "index": index,
-                        "record": record,
-                    }
-                )
-        if profiles:
-            self.store.upsert_profiles(profiles.values())
-        if events:
-            self.store.append_events(events)
-        processed = len(records) - len(unprocessed)
-        status = "success" if not unprocessed else "partial" if processed else "fail"
-        return {"status": status, "processed": processed, "unprocessed": unprocessed}
+        return _calls.upload(self, body)
 
     def activity_log(self) -> list[dict[str, Any]]:
         """Dispatched bulletins, newest first: business event, bulletin, time, sent, creator."""
         return self.registry.activity()
 
-    # -- business events -----------------------------------------------------------
-
-    def _replay(self, key: str | None) -> Dispatch | None:
-        """The saved response of a request already answered under ``key``, if any."""
-        saved = self.registry.saved_response(key) if key is not None else None
-        return Dispatch(response=saved) if saved is not None else None
-
-    def _keep(self, result: Dispatch, sink: Sink | None) -> Kept | None:
-        return None if sink is not None else (result.kept_deliveries, result.kept_skips)
-
-    def _route(self, result: Dispatch, sink: Sink | None) -> dict[str, Any]:
-        """The dispatch's ``sink`` and ``keep`` arguments; with a sender, through the outbox."""
-        keep = self._keep(result, sink)
-        if self.sender is None:
-            return {"sink": sink, "keep": keep}
-        from .senders.drain import OutboxSink
-
-        outbox = OutboxSink.around(self.ledger, self.sender, sink, keep, self.clock)
-        return {"sink": outbox, "keep": None}
+    # -- sending -------------------------------------------------------------------
 
     def send(self, sender: Sender | None = None) -> DrainReport:
         """Send the ledger's due deliveries with ``sender`` or the workspace's (``drain``).
@@ -383,6 +299,8 @@ class Workspace:
         self.last_send = drain(self.ledger, chosen, clock=self.clock)
         return self.last_send
 
+    # -- the vendor's calls (answered in tidings._calls) ---------------------------
+
     def raise_business_event(
         self, body: object, *, sink: Sink | None = None, runner: BulletinRunner | None = None
     ) -> Dispatch:
@@ -396,87 +314,7 @@ class Workspace:
         ``runner`` (:class:`tidings.scale.DaskDispatcher`) they go where the runner
         writes them, and only the summaries come back.
         """
-        refused = _refuse(body)
-        if refused is not None:
-            return refused
-        request_key = _vendor.request_key(body, strict=False)
-        assert not isinstance(request_key, _vendor.Refusal)  # noqa: S101 - not strict
-        response_key = f"business_event:{request_key}" if request_key else None
-        if (replayed := self._replay(response_key)) is not None:
-            return replayed
-        now = self._dispatch_time("business_event", request_key)
-        request = _vendor.parse_business_event(body, self.definitions.business_events, now)
-        if isinstance(request, _vendor.Refusal):
-            return Dispatch.fail(request.error)
-        dispatch_key = request_key or uuid.uuid4().hex
-        result = Dispatch(response={})
-        targets = 0
-        states = self.lifecycle.states("bulletin")
-        for bulletin in sorted(self.definitions.bulletins.values(), key=lambda b: b.id):
-            if bulletin.business_event != request.definition.name:
-                continue
-            if (why := why_passed_over(bulletin, states)) is not None:
-                result.not_dispatched[bulletin.id] = why
-                continue
-            plan = DispatchPlan.for_bulletin(
-                bulletin,
-                event_name=request.definition.name,
-                properties=request.properties,
-                raised_name=request.name,
-                now=now,
-                send_at=max(now, request.when),
-                dispatch_key=dispatch_key,
-                settings=self.settings,
-                custom_groups=self.definitions.control_groups,
-                version=self.definitions.version_of("bulletin", bulletin.id),
-            )
-            if runner is not None:
-                summary = runner.dispatch_bulletin(plan, store=self.store, ledger=self.ledger)
-            else:
-                summary = dispatch_bulletin(
-                    plan,
-                    store=self.store,
-                    ledger=self.ledger,
-                    **self._route(result, sink),
-                    workers=self.workers,
-                )
-            result.summary.merge(summary)
-            result.summaries[bulletin.id] = summary
-            targets += 1
-            self._log_activity(request, bulletin, plan, summary)
-        result.response = {"status": "success", "targets": targets}
-        if response_key is not None:
-            self.registry.save_response(response_key, result.response)
-        if self.sender is not None:
-            self.send()
-        return result
-
-    def _log_activity(
-        self,
-        request: _vendor.BusinessEventRequest,
-        bulletin: Bulletin,
-        plan: DispatchPlan,
-        summary: Summary,
-    ) -> None:
-        """One activity-log entry per bulletin and dispatch (a resumed one is logged once)."""
-        # Once per (dispatch, bulletin): a resumed dispatch was logged by its first run.
-        self.registry.log_activity(
-            {
-                "business_event": request.definition.name,
-                "bulletin_id": bulletin.id,
-                "bulletin": bulletin.name,
-                "name": request.name,
-                "event_time": request.when.isoformat(),
-                "dispatched_at": plan.now.isoformat(),
-                "sent": summary.sent,
-                "qualified": summary.qualified,
-                "creator": request.creator,
-                "version": plan.version,
-            },
-            once=f"activity:{plan.dispatch_key}:{bulletin.id}",
-        )
-
-    # -- External Trigger campaigns --------------------------------------------------
+        return _calls.raise_business_event(self, body, sink, runner)
 
     def trigger_campaign(self, body: object, *, sink: Sink | None = None) -> Dispatch:
         """Trigger a published campaign (External Trigger API body).
@@ -487,22 +325,10 @@ class Workspace:
         ``campaign_id`` is the id as text or as an integer. An email names every
         profile whose ``email`` it is (see ``docs/dispatch.md``). An optional
         ``idempotency_key`` makes a replay return the first response without
-        sending anything again.
+        sending anything again. A paused or stopped campaign answers ``Campaign
+        Paused`` or ``Campaign Stopped`` (:mod:`tidings.lifecycle`).
         """
-        refused = _refuse(body)
-        if refused is not None:
-            return refused
-        campaign_id = _vendor.campaign_id(body)
-        if isinstance(campaign_id, _vendor.Refusal):
-            return Dispatch.fail(campaign_id.error)
-        if campaign_id not in self.definitions.campaigns:
-            return Dispatch.fail("Campaign Not Found")
-        refusal = refusal_of(self.lifecycle.state("campaign", campaign_id))
-        if refusal is not None:
-            return Dispatch.fail(refusal)
-        assert isinstance(body, Mapping)  # noqa: S101 - campaign_id checked it
-        version = self.definitions.version_of("campaign", campaign_id)
-        return self._send(self.definitions.campaigns[campaign_id], body, sink=sink, version=version)
+        return _calls.trigger_campaign(self, body, sink)
 
     def trigger_campaigns(self, body: object, *, sink: Sink | None = None) -> Dispatch:
         """Trigger up to 5 published campaigns in one call (``/2/send/externaltrigger.json``).
@@ -511,56 +337,12 @@ class Workspace:
         sends each campaign to the same recipients; ``{"d": [{"to": ..., "campaign_id":
         ..., "ExternalTrigger": ...}, ...]}`` sends each to its own. Every campaign
         body is checked before anything is sent, so a refusal (more than 5
-        campaigns, an unknown campaign, a bad recipient: the message names the
-        entry, e.g. ``d[1]: Campaign Not Found``) sends nothing. The response adds
-        up the counts and lists each campaign's answer under ``campaigns``.
+        campaigns, an unknown, paused or stopped campaign, a bad recipient: the
+        message names the entry, e.g. ``d[1]: Campaign Not Found``) sends nothing.
+        The response adds up the counts and lists each campaign's answer under
+        ``campaigns``.
         """
-        refused = _refuse(body)
-        if refused is not None:
-            return refused
-        calls = _vendor.parse_campaign_calls(body)
-        if isinstance(calls, _vendor.Refusal):
-            return Dispatch.fail(calls.error)
-        request_key = _vendor.request_key(body, strict=True)
-        response_key = f"campaigns:{request_key}" if isinstance(request_key, str) else None
-        if (replayed := self._replay(response_key)) is not None:
-            return replayed
-        now = self.clock()
-        campaigns: list[ExternalTriggerCampaign] = []
-        for call in calls:
-            campaign = self.definitions.campaigns.get(call.campaign_id)
-            if campaign is None:
-                return Dispatch.fail(f"{call.where}: Campaign Not Found")
-            request = _vendor.parse_trigger(call.body)
-            if isinstance(request, _vendor.Refusal):
-                return Dispatch.fail(f"{call.where}: {request.error}")
-            refusal = _vendor.check_trigger_request(campaign, request, now)
-            if refusal is not None:
-                return Dispatch.fail(f"{call.where}: {refusal.error}")
-            campaigns.append(campaign)
-        result = Dispatch(response={})
-        answers: list[dict[str, Any]] = []
-        for call, campaign in zip(calls, campaigns, strict=True):
-            part = self._send(campaign, call.body, sink=sink)
-            if not part.ok:  # checked above; only a clock crossing the schedule's end
-                answers.append(part.response)
-                continue
-            answers.append({k: v for k, v in part.response.items() if k != "status"})
-            result.summary.merge(part.summary)
-            for source_id, summary in part.summaries.items():
-                result.summaries.setdefault(source_id, Summary()).merge(summary)
-            result.kept_deliveries.extend(part.kept_deliveries)
-            result.kept_skips.extend(part.kept_skips)
-        result.response = {
-            "status": "success",
-            "processed": sum(int(a.get("processed", 0)) for a in answers),
-            "sent": sum(int(a.get("sent", 0)) for a in answers),
-            "skipped": sum(int(a.get("skipped", 0)) for a in answers),
-            "campaigns": answers,
-        }
-        if response_key is not None:
-            self.registry.save_response(response_key, result.response)
-        return result
+        return _calls.trigger_campaigns(self, body, sink)
 
     def message_via_identity(self, body: object, *, sink: Sink | None = None) -> Dispatch:
         """Send a message whose content comes in the call (no published campaign).
@@ -569,78 +351,4 @@ class Workspace:
         "ExternalTrigger": {...}}`` plus optional ``name``, ``filters``,
         ``control_group``, ``targeting_cap``; validated like a published campaign.
         """
-        refused = _refuse(body)
-        if refused is not None:
-            return refused
-        definition = _vendor.identity_message(body, lambda: uuid.uuid4().hex)
-        if isinstance(definition, _vendor.Refusal):
-            return Dispatch.fail(definition.error)
-        try:
-            campaign = validate_definition(ExternalTriggerCampaign, definition, "message")
-            self.definitions.check_control_group(campaign.control_group)
-        except TidingsError as exc:
-            return Dispatch.fail(str(exc))
-        assert isinstance(body, Mapping)  # noqa: S101 - identity_message checked it
-        return self._send(campaign, body, sink=sink)
-
-    def _send(
-        self,
-        campaign: ExternalTriggerCampaign,
-        body: Mapping[str, Any],
-        *,
-        sink: Sink | None,
-        version: int | None = None,
-    ) -> Dispatch:
-        assert campaign.id is not None  # noqa: S101 - published campaigns have ids
-        request_key = _vendor.request_key(body, strict=True)
-        if isinstance(request_key, _vendor.Refusal):
-            return Dispatch.fail(request_key.error)
-        response_key = f"campaign:{campaign.id}:{request_key}" if request_key else None
-        if (replayed := self._replay(response_key)) is not None:
-            return replayed
-        now = self._dispatch_time(f"campaign:{campaign.id}", request_key)
-        request = _vendor.parse_trigger(body)
-        if isinstance(request, _vendor.Refusal):
-            return Dispatch.fail(request.error)
-        refusal = _vendor.check_trigger_request(campaign, request, now)
-        if refusal is not None:
-            return Dispatch.fail(refusal.error)
-        recipients = _vendor.resolve_recipients(request, self.store.identities_for_emails)
-        plan = DispatchPlan.for_campaign(
-            campaign,
-            shared_trigger=request.shared,
-            now=now,
-            dispatch_key=request_key or uuid.uuid4().hex,
-            settings=self.settings,
-            custom_groups=self.definitions.control_groups,
-            version=version,
-        )
-        result = Dispatch(response={})
-        summary = dispatch_recipients(
-            plan,
-            recipients,
-            store=self.store,
-            ledger=self.ledger,
-            **self._route(result, sink),
-            workers=self.workers,
-        )
-        result.summary = summary
-        result.summaries[campaign.id] = summary
-        result.response = {
-            "status": "success",
-            "campaign_id": campaign.id,
-            "processed": summary.candidates,
-            "sent": summary.sent,
-            "skipped": summary.candidates - summary.sent,
-        }
-        if response_key is not None:
-            self.registry.save_response(response_key, result.response)
-        if self.sender is not None:
-            self.send()
-        return result
-
-
-def _refuse(body: object) -> Dispatch | None:
-    """The ``fail`` answer for a body that is not plain, bounded JSON-like data, else None."""
-    problem = _vendor.body_problem(body)
-    return Dispatch.fail(problem) if problem is not None else None
+        return _calls.message_via_identity(self, body, sink)

@@ -202,3 +202,22 @@ def test_cli_lists_versions_and_moves_states(story, tmp_path, capsys):
     assert "no bulletin with id 'nope'" in capsys.readouterr().err
     with tidings.Workspace.sqlite(db, clock=story.fixed_clock) as reopened:
         assert _trigger(reopened).response["error"] == "Campaign Stopped"
+
+
+def test_a_multi_campaign_call_naming_a_stopped_campaign_sends_nothing(workspace):
+    workspace.publish_campaign(_campaign())
+    other = workspace.publish_campaign({**_campaign(), "id": "other"})
+    workspace.stop("campaign", "steps")
+    body = {
+        "to": {"identity": ["user-0001"]},
+        "campaign_id_list": [other, "steps"],
+        "ExternalTrigger": {"steps": 1},
+    }
+    result = workspace.trigger_campaigns(body)
+    assert result.response["status"] == "fail"
+    assert result.response["error"].endswith("Campaign Stopped")
+    assert workspace.ledger.outcomes("other") == []
+    workspace.publish_campaign({**_campaign("v2 {{ ExternalTrigger.steps }}"), "id": "other"})
+    body["campaign_id_list"] = [other]
+    assert workspace.trigger_campaigns(body).ok
+    assert {row["version"] for row in workspace.ledger.outcomes("other")} == {2}

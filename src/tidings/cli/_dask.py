@@ -100,7 +100,7 @@ def run_on_dask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         result = ws.raise_business_event(body, runner=runner)
     report = {
         "response": result.response,
-        "summary": result.summary.to_dict(),
+        "summary": result.summary.report(),  # counted as `tidings stats` counts
         "out": str(target),
         "seconds": round(time.monotonic() - started, 3),
     }
