@@ -1,7 +1,12 @@
-"""The SQLite store's filters and audiences compiled to SQL (values bound as parameters).
+"""The SQLite dialect of the filter compiler: JSON values reached with ``json_extract``.
 
-The semantics are :mod:`tidings.audience.evaluate`'s; the in-memory store evaluates
-the same filters in Python and differential tests keep the two in agreement.
+:mod:`._sql_filters` builds the statement; this module says how SQLite reaches and
+tests one JSON value: by ``json_type`` (so ``true`` is never ``1`` and a JSON array is
+never its text), numbers bound as numbers and strings as strings. Two cases are
+finished by small Python functions registered on each connection (still inside SQL,
+so event filters stay pushed down): comparing with a list or object operand
+(``tidings_json_eq``) and property names that a JSON path cannot spell
+(``tidings_cond``).
 """
 
 # ruff: noqa: S608
@@ -12,30 +17,18 @@ the same filters in Python and differential tests keep the two in agreement.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, cast
+from typing import ClassVar, Final, cast
 
-from ..audience.evaluate import (
-    PROFILE_FIELDS,
-    json_equal,
-    value_holds,
-    window_start,
-)
-from ..models.filters import (
-    AudienceQuery,
-    Condition,
-    EventFilter,
-    Filter,
-    MatchRule,
-    Operator,
-)
+from ..audience.evaluate import PROFILE_FIELDS, json_equal, value_holds
+from ..models.filters import AudienceQuery, Operator
 from ..models.users import JsonValue
-from ._sqlite_rows import PROFILE_COLUMNS, micros
-from .memory import MATCH_VALUE_MAX
+from ._sql_filters import FilterCompiler, audience_sql, sql_literal
+from ._sqlite_rows import PROFILE_COLUMNS
 
-__all__ = ["FilterCompiler", "audience_sql", "udf_cond", "udf_json_eq", "where_clause"]
+__all__ = ["SQLiteFilterCompiler", "sqlite_audience_sql", "udf_cond", "udf_json_eq"]
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
@@ -67,11 +60,6 @@ def udf_cond(document: str | None, key: str, op: str, operand: str) -> int:
 # -- Compiling filters to SQL --------------------------------------------------------
 
 
-def _sql_text(text: str) -> str:
-    """A SQL string literal (quotes doubled); used for JSON paths, never for user values."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _json_path(key: str) -> str | None:
     """The SQL literal of the JSON path of a top-level key, or None if a path can't spell it.
 
@@ -80,7 +68,7 @@ def _json_path(key: str) -> str | None:
     """
     if json.dumps(key, ensure_ascii=False)[1:-1] != key:
         return None
-    return _sql_text(f'$."{key}"')
+    return sql_literal(f'$."{key}"')
 
 
 @dataclass(frozen=True)
@@ -134,28 +122,34 @@ def _number(value: int | float) -> int | float:
 
 
 @dataclass
-class FilterCompiler:
-    """Builds one SQL statement: fragments with ``?`` placeholders and their parameters."""
+class SQLiteFilterCompiler(FilterCompiler[_Operand]):
+    """The filter compiler for SQLite: ``?`` parameters, values reached by JSON path."""
 
-    now: datetime
-    params: list[object] = field(default_factory=list)
-    _aliases: int = 0
-
-    def alias(self, prefix: str) -> str:
-        self._aliases += 1
-        return f"{prefix}{self._aliases}"
-
-    def bind(self, value: object) -> str:
-        self.params.append(value)
-        return "?"
+    placeholder: ClassVar[str] = "?"
+    true: ClassVar[str] = "1"
+    false: ClassVar[str] = "0"
+    # CROSS JOIN pins the join order: event_props first, then profiles by key.
+    driven_from: ClassVar[str] = "event_props d CROSS JOIN profiles p"
+    driven_join: ClassVar[str | None] = "p.identity = d.identity"
+    driven_order: ClassVar[str] = "d.identity"
 
     # Every fragment below is 0/1, never NULL, except comparisons with a NaN operand
     # (bound as NULL); negations wrap IFNULL so NULL counts as false, as in Python.
 
+    def negate(self, test: str) -> str:
+        """``NOT test``, NULL counting as false."""
+        return f"(NOT IFNULL({test}, 0))"
+
     def absent(self, src: _Operand) -> str:
+        """The value is missing or JSON null."""
         return f"({src.type} IS NULL OR {src.type} IS 'null')"
 
+    def exists(self, src: _Operand) -> str:
+        """The value is present and not JSON null."""
+        return f"({src.type} IS NOT NULL AND {src.type} IS NOT 'null')"
+
     def equals(self, src: _Operand, operand: JsonValue) -> str:
+        """JSON equality, by type first."""
         t, x = src.type, src.value
         if operand is None:
             return self.absent(src)
@@ -172,6 +166,7 @@ class FilterCompiler:
         return "0"  # not a JSON value: equal to nothing
 
     def contains(self, src: _Operand, operand: JsonValue) -> str:
+        """A substring of a text value, or an item of an array value."""
         parts = []
         if isinstance(operand, str):
             parts.append(f"({src.type} IS 'text' AND instr({src.value}, {self.bind(operand)}) > 0)")
@@ -185,6 +180,7 @@ class FilterCompiler:
         return "(" + " OR ".join(parts) + ")" if parts else "0"
 
     def ordered(self, src: _Operand, op: Operator, operand: JsonValue) -> str:
+        """Numbers with numbers, text with text (SQLite's BINARY order: code points)."""
         symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
         if isinstance(operand, bool):
             return "0"
@@ -196,124 +192,29 @@ class FilterCompiler:
             return f"({src.type} IS 'text' AND {src.value} {symbol} {self.bind(operand)})"
         return "0"
 
-    def condition(self, src: _Operand, op: Operator, operand: JsonValue) -> str:
-        if op == "eq":
-            return self.equals(src, operand)
-        if op == "ne":
-            return f"(NOT IFNULL({self.equals(src, operand)}, 0))"
-        if op in ("in", "not_in"):
-            tests = [self.equals(src, item) for item in operand]
-            any_sql = "(" + " OR ".join(tests) + ")" if tests else "0"
-            return any_sql if op == "in" else f"(NOT IFNULL({any_sql}, 0))"
-        if op == "contains":
-            return self.contains(src, operand)
-        if op == "exists":
-            return f"({src.type} IS NOT NULL AND {src.type} IS NOT 'null')"
-        if op == "not_exists":
-            return self.absent(src)
-        return self.ordered(src, op, operand)
-
     def python_condition(self, document: str, key: str, op: Operator, operand: JsonValue) -> str:
-        # A key a JSON path cannot spell: evaluate this one condition in Python, per row.
+        """A key a JSON path cannot spell: this one condition evaluated in Python, per row."""
         key_p, op_p, operand_p = self.bind(key), self.bind(op), self.bind(json.dumps(operand))
         return f"tidings_cond({document}, {key_p}, {op_p}, {operand_p})"
 
     def property_filter(self, key: str, op: Operator, operand: JsonValue) -> str:
+        """A condition on a profile value (its own field when set, else its property)."""
         src = _profile_source(key)
         if src is None:
             return self.python_condition("p.properties", key, op, operand)
         return self.condition(src, op, operand)
 
-    def event_condition(self, document: str, key: str, op: Operator, operand: JsonValue) -> str:
+    def event_condition(self, event: str, key: str, op: Operator, operand: JsonValue) -> str:
+        """A condition on property ``key`` of the events row aliased ``event``."""
+        document = f"{event}.properties"
         src = _property_source(document, key)
         if src is None:
             return self.python_condition(document, key, op, operand)
         return self.condition(src, op, operand)
 
-    def since(self, column: str, days: int | None) -> list[str]:
-        start = window_start(self.now, days)
-        return [] if start is None else [f"{column} >= {self.bind(micros(start))}"]
 
-    def event_filter(self, rule: EventFilter) -> str:
-        e = self.alias("e")
-        tests = [f"{e}.identity = p.identity", f"{e}.name = {self.bind(rule.event)}"]
-        tests += self.since(f"{e}.ts", rule.within_days)
-        tests += [
-            self.event_condition(f"{e}.properties", c.property, c.op, c.value) for c in rule.where
-        ]
-        body = f"FROM events {e} WHERE " + " AND ".join(tests)
-        if rule.min_count == 1:
-            test = f"EXISTS (SELECT 1 {body})"
-        else:
-            # LIMIT stops counting once min_count events are found.
-            n = rule.min_count
-            test = f"((SELECT COUNT(*) FROM (SELECT 1 {body} LIMIT {n})) >= {n})"
-        return test if rule.did else f"(NOT {test})"
-
-    def filters(self, filters: Sequence[Filter]) -> list[str]:
-        return [
-            self.event_filter(rule)
-            if isinstance(rule, EventFilter)
-            else self.property_filter(rule.property, rule.op, rule.value)
-            for rule in filters
-        ]
-
-    def match_lookup(self, alias: str, rule: MatchRule, value: str) -> list[str]:
-        """Conditions on an ``event_props`` row for one indexed match."""
-        return [
-            f"{alias}.event_name = {self.bind(rule.event)}",
-            f"{alias}.prop = {self.bind(rule.compared[1])}",
-            f"{alias}.value = {self.bind(value)}",
-            *self.since(f"{alias}.last_ts", rule.within_days),
-        ]
-
-    def match(self, rule: MatchRule, value: str) -> str:
-        if len(value) <= MATCH_VALUE_MAX:
-            m = self.alias("m")
-            tests = [*self.match_lookup(m, rule, value), f"{m}.identity = p.identity"]
-            return f"EXISTS (SELECT 1 FROM event_props {m} WHERE {' AND '.join(tests)})"
-        # Values this long are not in event_props; only strings are this long (an
-        # integer of over 256 digits is beyond SQLite's numbers anyway): scan events.
-        scan = EventFilter(
-            event=rule.event,
-            within_days=rule.within_days,
-            where=(Condition(property=rule.compared[1], op="eq", value=value),),
-        )
-        return self.event_filter(scan)
-
-
-def where_clause(tests: Sequence[str]) -> str:
-    return " AND ".join(tests) if tests else "1"
-
-
-def audience_sql(
+def sqlite_audience_sql(
     query: AudienceQuery, now: datetime, columns: str = PROFILE_COLUMNS
 ) -> tuple[str, list[object]]:
-    """The audience query: one SELECT, ordered by identity, with everything pushed down."""
-    sql = FilterCompiler(now)
-    tests: list[str] = []
-    source = "profiles p"
-    order = "p.identity"
-    matches = list(query.matches)
-    driver = next(
-        (i for i, (_, value) in enumerate(matches) if len(value) <= MATCH_VALUE_MAX), None
-    )
-    if driver is not None:
-        # Start from the users who have the matched value: an index range scan on
-        # event_props in identity order, then a primary-key lookup in profiles.
-        # CROSS JOIN pins that join order.
-        rule, value = matches.pop(driver)
-        source = "event_props d CROSS JOIN profiles p"
-        order = "d.identity"
-        tests += sql.match_lookup("d", rule, value)
-        tests.append("p.identity = d.identity")
-    if query.segment.kind == "engaged":
-        e = sql.alias("e")
-        since = sql.since(f"{e}.ts", query.segment.engaged_days)[0]
-        tests.append(
-            f"EXISTS (SELECT 1 FROM events {e} WHERE {e}.identity = p.identity AND {since})"
-        )
-    tests += [sql.match(rule, value) for rule, value in matches]
-    tests += sql.filters(query.filters)
-    statement = f"SELECT {columns} FROM {source} WHERE {where_clause(tests)} ORDER BY {order}"
-    return statement, sql.params
+    """The audience query for SQLite (see :func:`._sql_filters.audience_sql`)."""
+    return audience_sql(SQLiteFilterCompiler(now), query, columns)

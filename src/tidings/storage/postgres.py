@@ -40,7 +40,6 @@ from ._pg_filters import (
     PG_PROFILE_COLUMNS,
     PgFilterCompiler,
     pg_audience_sql,
-    pg_where,
 )
 from ._sqlite_rows import from_micros, light_profile_from_row, micros, profile_from_row
 from .memory import BATCH_SIZE, MATCH_VALUE_MAX, encode_json
@@ -294,7 +293,7 @@ class PostgresStore:
         for chunk in batched(dict.fromkeys(identities), BATCH_SIZE):
             sql = PgFilterCompiler(require_aware(now))
             sql.params.append(list(chunk))
-            where = pg_where(sql.filters(filters))
+            where = sql.where(sql.filters(filters))
             statement = f"SELECT p.identity FROM profiles p WHERE p.identity = ANY(%s) AND {where}"
             matched.update(row[0] for row in self._fetchall(statement, sql.params))
         return matched

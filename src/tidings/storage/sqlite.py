@@ -32,7 +32,8 @@ the matching users already in identity order: the audience query starts from
 it and joins ``profiles`` by primary key. Further matches are primary-key probes.
 The cost is one upserted row per indexable event property on append.
 
-Filters compile to SQL (:mod:`tidings.storage._sqlite_filters`; rows decode in
+Filters compile to SQL (:mod:`tidings.storage._sql_filters`, the SQLite dialect in
+:mod:`tidings.storage._sqlite_filters`; rows decode in
 :mod:`tidings.storage._sqlite_rows`) with the exact semantics of
 :mod:`tidings.audience.evaluate`: values are tested by ``json_type`` (so ``true``
 is never ``1`` and a JSON array is never its text), numbers bind as numbers and
@@ -86,7 +87,7 @@ from ..models.filters import (
 )
 from ..models.users import UserEvent, UserProfile
 from ._connect import connect, ensure_column
-from ._sqlite_filters import FilterCompiler, audience_sql, udf_cond, udf_json_eq, where_clause
+from ._sqlite_filters import SQLiteFilterCompiler, sqlite_audience_sql, udf_cond, udf_json_eq
 from ._sqlite_rows import (
     LIGHT_PROFILE_COLUMNS,
     PROFILE_COLUMNS,
@@ -378,8 +379,8 @@ class SQLiteStore:
 
         Works in chunks of 500 identities, each one query with the filters in SQL.
         """
-        sql = FilterCompiler(require_aware(now))
-        where = where_clause(sql.filters(filters))
+        sql = SQLiteFilterCompiler(require_aware(now))
+        where = sql.where(sql.filters(filters))
         matched: set[str] = set()
         for chunk in batched(dict.fromkeys(identities), _CHUNK_SIZE):
             marks = ", ".join("?" * len(chunk))
@@ -400,14 +401,14 @@ class SQLiteStore:
         (the same users, in the same order, with the same other fields).
         """
         if properties:
-            statement, params = audience_sql(query, require_aware(now))
+            statement, params = sqlite_audience_sql(query, require_aware(now))
             return self._stream(statement, params, profile_from_row)
-        statement, params = audience_sql(query, require_aware(now), LIGHT_PROFILE_COLUMNS)
+        statement, params = sqlite_audience_sql(query, require_aware(now), LIGHT_PROFILE_COLUMNS)
         return self._stream(statement, params, light_profile_from_row)
 
     def explain_audience(self, query: AudienceQuery, *, now: datetime) -> list[str]:
         """SQLite's query plan for ``query``'s audience (for tuning and tests)."""
-        statement, params = audience_sql(query, require_aware(now))
+        statement, params = sqlite_audience_sql(query, require_aware(now))
         return [row[-1] for row in self._fetchall(f"EXPLAIN QUERY PLAN {statement}", params)]
 
     def events_for(
