@@ -22,19 +22,15 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar, Final
 
 from ..audience.evaluate import PROFILE_FIELDS
-from ..models.filters import AudienceQuery, Operator
+from ..models.filters import Operator
 from ..models.users import JsonValue
-from ._sql_filters import FilterCompiler, audience_sql, sql_literal
+from ._sql_filters import FilterCompiler, sql_literal
 
-__all__ = ["PG_LIGHT_PROFILE_COLUMNS", "PG_PROFILE_COLUMNS", "PgFilterCompiler", "pg_audience_sql"]
-
-PG_PROFILE_COLUMNS: Final = "p.identity, p.name, p.email, p.push_tokens, p.timezone, p.properties"
-PG_LIGHT_PROFILE_COLUMNS: Final = "p.identity, p.name, p.email, p.push_tokens, p.timezone"
+__all__ = ["PgFilterCompiler"]
 
 _ORDER: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -146,10 +142,3 @@ class PgFilterCompiler(FilterCompiler[str]):
     def event_condition(self, event: str, key: str, op: Operator, operand: JsonValue) -> str:
         """A condition on property ``key`` of the events row aliased ``event``."""
         return self.condition(f"({event}.props -> {sql_literal(key)}::text)", op, operand)
-
-
-def pg_audience_sql(
-    query: AudienceQuery, now: datetime, columns: str = PG_PROFILE_COLUMNS
-) -> tuple[str, list[object]]:
-    """The audience query for PostgreSQL (see :func:`._sql_filters.audience_sql`)."""
-    return audience_sql(PgFilterCompiler(now), query, columns)

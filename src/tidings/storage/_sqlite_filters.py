@@ -19,16 +19,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import ClassVar, Final, cast
 
 from ..audience.evaluate import PROFILE_FIELDS, json_equal, value_holds
-from ..models.filters import AudienceQuery, Operator
+from ..models.filters import Operator
 from ..models.users import JsonValue
-from ._sql_filters import FilterCompiler, audience_sql, sql_literal
-from ._sqlite_rows import PROFILE_COLUMNS
+from ._sql_filters import FilterCompiler, sql_literal
 
-__all__ = ["SQLiteFilterCompiler", "sqlite_audience_sql", "udf_cond", "udf_json_eq"]
+__all__ = ["SQLiteFilterCompiler", "udf_cond", "udf_json_eq"]
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
@@ -211,10 +209,3 @@ class SQLiteFilterCompiler(FilterCompiler[_Operand]):
         if src is None:
             return self.python_condition(document, key, op, operand)
         return self.condition(src, op, operand)
-
-
-def sqlite_audience_sql(
-    query: AudienceQuery, now: datetime, columns: str = PROFILE_COLUMNS
-) -> tuple[str, list[object]]:
-    """The audience query for SQLite (see :func:`._sql_filters.audience_sql`)."""
-    return audience_sql(SQLiteFilterCompiler(now), query, columns)

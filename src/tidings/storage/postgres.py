@@ -13,36 +13,27 @@ a server-side cursor 1,000 rows at a time. Writes load each batch of 5,000 rows
 with ``COPY`` into a temporary table and upsert from it in the same transaction.
 """
 
-# ruff: noqa: S608
 # S608 (SQL built with f-strings): only fragments this module or _pg_filters generates
 # are spliced; every value from data or filters is bound as a parameter.
 
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 import psycopg
 
 from .._batching import batched
-from ..audience.evaluate import match_text, require_aware
 from ..errors import ArgumentError, TidingsError, TriggerDataError
-from ..models.filters import AudienceQuery, Filter
 from ..models.users import UserEvent, UserProfile
 from ._pg import Connections, require_schema
-from ._pg_filters import (
-    PG_LIGHT_PROFILE_COLUMNS,
-    PG_PROFILE_COLUMNS,
-    PgFilterCompiler,
-    pg_audience_sql,
-)
-from ._sqlite_rows import from_micros, light_profile_from_row, micros, profile_from_row
-from .memory import BATCH_SIZE, MATCH_VALUE_MAX, encode_json
+from ._pg_filters import PgFilterCompiler
+from ._sql_store import SQLStoreReads, event_rows, profile_row
+from .memory import BATCH_SIZE
 
 if TYPE_CHECKING:
     from .postgres_ledger import PostgresLedger, PostgresRegistry
@@ -60,7 +51,7 @@ def _q(text: str) -> bytes:
     return text.encode()
 
 
-class PostgresStore:
+class PostgresStore(SQLStoreReads):
     """Profiles and events in a PostgreSQL database (schema ``tidings`` by default).
 
     Args:
@@ -91,8 +82,18 @@ class PostgresStore:
             self._connections.close()
             raise
 
+    _placeholder: ClassVar[str] = "%s"
+    _chunk_size: ClassVar[int] = BATCH_SIZE
+    _explain: ClassVar[str] = "EXPLAIN"
+
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self._connections.schema!r})"
+
+    def _compiler(self, now: datetime) -> PgFilterCompiler:
+        return PgFilterCompiler(now)
+
+    def _in(self, column: str, values: Sequence[str]) -> tuple[str, list[object]]:
+        return f"{column} = ANY(%s)", [list(values)]
 
     def _fetchall(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._connections.connection() as conn:
@@ -157,17 +158,8 @@ class PostgresStore:
         """
         written = 0
         for batch in batched(profiles, BATCH_SIZE):
-            rows = {
-                p.identity: (
-                    p.identity,
-                    p.name,
-                    p.email,
-                    encode_json(list(p.push_tokens), what=f"profile {p.identity!r}"),
-                    p.timezone,
-                    encode_json(p.properties, what=f"profile {p.identity!r}"),
-                )
-                for p in batch
-            }
+            # The last of duplicate identities wins, as in SQLite.
+            rows = {p.identity: profile_row(p) for p in batch}
 
             def work(
                 conn: psycopg.Connection[Any], rows: Iterable[tuple[object, ...]] = rows.values()
@@ -208,19 +200,12 @@ class PostgresStore:
         """
         written = 0
         for batch in batched(events, BATCH_SIZE):
-            rows: list[tuple[object, ...]] = []
+            rows, indexed = event_rows(batch)
+            # One row per key in one upsert: the latest ts of each.
             props: dict[tuple[str, str, str, str], int] = {}
-            for event in batch:
-                ts = micros(event.timestamp)
-                what = f"event {event.name!r} of {event.identity!r}"
-                rows.append(
-                    (event.identity, event.name, ts, encode_json(event.properties, what=what))
-                )
-                for key, value in event.properties.items():
-                    text = match_text(value)
-                    if text is not None and len(text) <= MATCH_VALUE_MAX:
-                        index = (event.name, key, text, event.identity)
-                        props[index] = max(ts, props.get(index, ts))
+            for event_name, prop, text, identity, ts in indexed:
+                index = (event_name, prop, text, identity)
+                props[index] = max(ts, props.get(index, ts))
 
             def work(
                 conn: psycopg.Connection[Any],
@@ -253,93 +238,6 @@ class PostgresStore:
             self._load("events", work)
             written += len(rows)
         return written
-
-    # -- reads ------------------------------------------------------------------------
-
-    def get_profile(self, identity: str) -> UserProfile | None:
-        """One profile, or None."""
-        rows = self._fetchall(
-            f"SELECT {PG_PROFILE_COLUMNS} FROM profiles p WHERE p.identity = %s", (identity,)
-        )
-        return profile_from_row(rows[0]) if rows else None
-
-    def get_profiles(self, identities: Sequence[str]) -> dict[str, UserProfile]:
-        """The profiles that exist among ``identities`` (missing ones are absent)."""
-        found: dict[str, UserProfile] = {}
-        for chunk in batched(dict.fromkeys(identities), BATCH_SIZE):
-            sql = f"SELECT {PG_PROFILE_COLUMNS} FROM profiles p WHERE p.identity = ANY(%s)"
-            for row in self._fetchall(sql, (list(chunk),)):
-                found[row[0]] = profile_from_row(row)
-        return found
-
-    def identities_for_emails(self, emails: Sequence[str]) -> dict[str, list[str]]:
-        """The identities of the profiles holding each of ``emails``, sorted (indexed)."""
-        found: dict[str, list[str]] = {}
-        for chunk in batched(dict.fromkeys(emails), BATCH_SIZE):
-            sql = "SELECT email, identity FROM profiles WHERE email = ANY(%s) ORDER BY identity"
-            for email, identity in self._fetchall(sql, (list(chunk),)):
-                found.setdefault(email, []).append(identity)
-        return found
-
-    def count_profiles(self) -> int:
-        """How many profiles the store holds."""
-        return int(self._fetchall("SELECT COUNT(*) FROM profiles")[0][0])
-
-    def matching_identities(
-        self, identities: Sequence[str], filters: Sequence[Filter], *, now: datetime
-    ) -> set[str]:
-        """The subset of ``identities`` whose profile satisfies every filter (one query a chunk)."""
-        matched: set[str] = set()
-        for chunk in batched(dict.fromkeys(identities), BATCH_SIZE):
-            sql = PgFilterCompiler(require_aware(now))
-            sql.params.append(list(chunk))
-            where = sql.where(sql.filters(filters))
-            statement = f"SELECT p.identity FROM profiles p WHERE p.identity = ANY(%s) AND {where}"
-            matched.update(row[0] for row in self._fetchall(statement, sql.params))
-        return matched
-
-    def iter_audience(
-        self, query: AudienceQuery, *, now: datetime, properties: bool = True
-    ) -> Iterator[UserProfile]:
-        """Stream the profiles in ``query``'s audience, ordered by identity.
-
-        One SQL query (segment, matches and filters pushed down), read through a
-        server-side cursor. With ``properties=False`` the ``properties`` column is
-        neither read nor decoded (every profile comes with empty ``properties``).
-        """
-        if properties:
-            statement, params = pg_audience_sql(query, require_aware(now))
-            return self._stream(statement, params, profile_from_row)
-        statement, params = pg_audience_sql(query, require_aware(now), PG_LIGHT_PROFILE_COLUMNS)
-        return self._stream(statement, params, light_profile_from_row)
-
-    def explain_audience(self, query: AudienceQuery, *, now: datetime) -> list[str]:
-        """PostgreSQL's query plan for ``query``'s audience (for tuning and tests)."""
-        statement, params = pg_audience_sql(query, require_aware(now))
-        return [row[0] for row in self._fetchall(f"EXPLAIN {statement}", params)]
-
-    def events_for(
-        self, identity: str, *, name: str | None = None, since: datetime | None = None
-    ) -> list[UserEvent]:
-        """One user's events (optionally of one name, since a time), oldest first."""
-        tests = ["identity = %s"]
-        params: list[object] = [identity]
-        if name is not None:
-            tests.append("name = %s")
-            params.append(name)
-        if since is not None:
-            tests.append("ts >= %s")
-            params.append(micros(require_aware(since)))
-        sql = f"SELECT name, ts, properties FROM events WHERE {' AND '.join(tests)} ORDER BY ts, id"
-        return [
-            UserEvent.model_construct(
-                identity=identity,
-                name=event_name,
-                properties=json.loads(properties),
-                timestamp=from_micros(ts),
-            )
-            for event_name, ts, properties in self._fetchall(sql, params)
-        ]
 
     def close(self) -> None:
         """Close the connections (shared ones too). Idempotent."""

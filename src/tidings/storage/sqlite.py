@@ -57,7 +57,6 @@ JSON (no NaN or infinity), valid Unicode and free of NUL characters. Integers
 beyond 64 bits are stored, but SQLite compares them as floating point.
 """
 
-# ruff: noqa: S608
 # S608 (SQL built with f-strings): the f-strings here only splice SQL fragments this
 # module generates (table aliases, JSON path literals with quotes doubled); every value
 # that comes from data or filters is bound as a ``?`` parameter.
@@ -66,37 +65,21 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 from .._batching import batched
-from ..audience.evaluate import (
-    match_text,
-    require_aware,
-)
 from ..errors import TidingsError, TriggerDataError
-from ..models.filters import (
-    AudienceQuery,
-    Filter,
-)
 from ..models.users import UserEvent, UserProfile
 from ._connect import connect, ensure_column
-from ._sqlite_filters import SQLiteFilterCompiler, sqlite_audience_sql, udf_cond, udf_json_eq
-from ._sqlite_rows import (
-    LIGHT_PROFILE_COLUMNS,
-    PROFILE_COLUMNS,
-    from_micros,
-    light_profile_from_row,
-    micros,
-    profile_from_row,
-)
-from .memory import BATCH_SIZE, MATCH_VALUE_MAX, encode_json
+from ._sql_store import SQLStoreReads, event_rows, profile_row
+from ._sqlite_filters import SQLiteFilterCompiler, udf_cond, udf_json_eq
+from .memory import BATCH_SIZE
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -158,7 +141,7 @@ _UPSERT_EVENT_PROP: Final = """
 """
 
 
-class SQLiteStore:
+class SQLiteStore(SQLStoreReads):
     """Profiles and events in an embedded SQLite database (a file, or ``":memory:"``).
 
     Audiences are computed by SQL and streamed with a cursor; see the module
@@ -191,8 +174,18 @@ class SQLiteStore:
             self.close()
             raise
 
+    _placeholder: ClassVar[str] = "?"
+    _chunk_size: ClassVar[int] = _CHUNK_SIZE
+    _explain: ClassVar[str] = "EXPLAIN QUERY PLAN"
+
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"
+
+    def _compiler(self, now: datetime) -> SQLiteFilterCompiler:
+        return SQLiteFilterCompiler(now)
+
+    def _in(self, column: str, values: Sequence[str]) -> tuple[str, list[object]]:
+        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
     # -- connections ------------------------------------------------------------------
 
@@ -292,17 +285,7 @@ class SQLiteStore:
         """
         written = 0
         for batch in batched(profiles, BATCH_SIZE):
-            rows: list[tuple[object, ...]] = [
-                (
-                    p.identity,
-                    p.name,
-                    p.email,
-                    encode_json(list(p.push_tokens), what=f"profile {p.identity!r}"),
-                    p.timezone,
-                    encode_json(p.properties, what=f"profile {p.identity!r}"),
-                )
-                for p in batch
-            ]
+            rows = [profile_row(p) for p in batch]
             self._write(_UPSERT_PROFILE, rows, "profiles")
             written += len(rows)
         return written
@@ -317,18 +300,7 @@ class SQLiteStore:
         """
         written = 0
         for batch in batched(events, BATCH_SIZE):
-            rows: list[tuple[object, ...]] = []
-            props: list[tuple[object, ...]] = []
-            for event in batch:
-                ts = micros(event.timestamp)
-                what = f"event {event.name!r} of {event.identity!r}"
-                rows.append(
-                    (event.identity, event.name, ts, encode_json(event.properties, what=what))
-                )
-                for key, value in event.properties.items():
-                    text = match_text(value)
-                    if text is not None and len(text) <= MATCH_VALUE_MAX:
-                        props.append((event.name, key, text, event.identity, ts))
+            rows, props = event_rows(batch)
             try:
                 with self._transaction() as conn:
                     conn.executemany(_INSERT_EVENT, rows)
@@ -337,102 +309,6 @@ class SQLiteStore:
                 raise TriggerDataError("events hold text that is not valid Unicode") from exc
             written += len(rows)
         return written
-
-    # -- reads ------------------------------------------------------------------------
-
-    def get_profile(self, identity: str) -> UserProfile | None:
-        """One profile, or None."""
-        rows = self._fetchall(
-            f"SELECT {PROFILE_COLUMNS} FROM profiles p WHERE p.identity = ?", (identity,)
-        )
-        return profile_from_row(rows[0]) if rows else None
-
-    def get_profiles(self, identities: Sequence[str]) -> dict[str, UserProfile]:
-        """The profiles that exist among ``identities`` (missing ones are absent)."""
-        found: dict[str, UserProfile] = {}
-        for chunk in batched(dict.fromkeys(identities), _CHUNK_SIZE):
-            marks = ", ".join("?" * len(chunk))
-            sql = f"SELECT {PROFILE_COLUMNS} FROM profiles p WHERE p.identity IN ({marks})"
-            for row in self._fetchall(sql, chunk):
-                found[row[0]] = profile_from_row(row)
-        return found
-
-    def identities_for_emails(self, emails: Sequence[str]) -> dict[str, list[str]]:
-        """The identities of the profiles holding each of ``emails``, sorted (indexed)."""
-        found: dict[str, list[str]] = {}
-        for chunk in batched(dict.fromkeys(emails), _CHUNK_SIZE):
-            marks = ", ".join("?" * len(chunk))
-            sql = f"SELECT email, identity FROM profiles WHERE email IN ({marks}) ORDER BY identity"
-            for email, identity in self._fetchall(sql, chunk):
-                found.setdefault(email, []).append(identity)
-        return found
-
-    def count_profiles(self) -> int:
-        """How many profiles the store holds."""
-        count: int = self._fetchall("SELECT COUNT(*) FROM profiles")[0][0]
-        return count
-
-    def matching_identities(
-        self, identities: Sequence[str], filters: Sequence[Filter], *, now: datetime
-    ) -> set[str]:
-        """The subset of ``identities`` whose profile satisfies every filter.
-
-        Works in chunks of 500 identities, each one query with the filters in SQL.
-        """
-        sql = SQLiteFilterCompiler(require_aware(now))
-        where = sql.where(sql.filters(filters))
-        matched: set[str] = set()
-        for chunk in batched(dict.fromkeys(identities), _CHUNK_SIZE):
-            marks = ", ".join("?" * len(chunk))
-            statement = (
-                f"SELECT p.identity FROM profiles p WHERE p.identity IN ({marks}) AND {where}"
-            )
-            matched.update(row[0] for row in self._fetchall(statement, [*chunk, *sql.params]))
-        return matched
-
-    def iter_audience(
-        self, query: AudienceQuery, *, now: datetime, properties: bool = True
-    ) -> Iterator[UserProfile]:
-        """Stream the profiles in ``query``'s audience, ordered by identity.
-
-        One SQL query (segment, matches and filters pushed down), read with a cursor
-        in batches of 1,000 rows. With ``properties=False`` the ``properties`` column
-        is neither read nor decoded: every profile comes with empty ``properties``
-        (the same users, in the same order, with the same other fields).
-        """
-        if properties:
-            statement, params = sqlite_audience_sql(query, require_aware(now))
-            return self._stream(statement, params, profile_from_row)
-        statement, params = sqlite_audience_sql(query, require_aware(now), LIGHT_PROFILE_COLUMNS)
-        return self._stream(statement, params, light_profile_from_row)
-
-    def explain_audience(self, query: AudienceQuery, *, now: datetime) -> list[str]:
-        """SQLite's query plan for ``query``'s audience (for tuning and tests)."""
-        statement, params = sqlite_audience_sql(query, require_aware(now))
-        return [row[-1] for row in self._fetchall(f"EXPLAIN QUERY PLAN {statement}", params)]
-
-    def events_for(
-        self, identity: str, *, name: str | None = None, since: datetime | None = None
-    ) -> list[UserEvent]:
-        """One user's events (optionally of one name, since a time), oldest first."""
-        tests = ["identity = ?"]
-        params: list[object] = [identity]
-        if name is not None:
-            tests.append("name = ?")
-            params.append(name)
-        if since is not None:
-            tests.append("ts >= ?")
-            params.append(micros(require_aware(since)))
-        sql = f"SELECT name, ts, properties FROM events WHERE {' AND '.join(tests)} ORDER BY ts, id"
-        return [
-            UserEvent.model_construct(
-                identity=identity,
-                name=event_name,
-                properties=json.loads(properties),
-                timestamp=from_micros(ts),
-            )
-            for event_name, ts, properties in self._fetchall(sql, params)
-        ]
 
     def close(self) -> None:
         """Close every connection this store opened. Idempotent."""
