@@ -1,8 +1,8 @@
 """Liquid templates for messages: compile once, render per user, escape per channel."""
 
-from ._environment import Fallback as Fallback
 from ._environment import Limits as Limits
 from ._escape import EscapeMode as EscapeMode
+from ._nodes import Fallback as Fallback
 from ._outline import NameUse as NameUse
 from ._outline import TemplateOutline as TemplateOutline
 from .template import NAMESPACES as NAMESPACES

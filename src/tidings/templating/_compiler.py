@@ -95,20 +95,8 @@ from liquid.undefined import Undefined
 from markupsafe import escape as markup_escape
 
 from ._environment import (
-    ChargedContainsExpression,
-    ChargedEqExpression,
-    ChargedGeExpression,
-    ChargedGtExpression,
-    ChargedLeExpression,
-    ChargedLtExpression,
-    ChargedNeExpression,
-    ChargedWhenExpression,
-    LimitedLoopExpression,
-    LimitedRangeLiteral,
     TidingsContext,
-    TidingsEchoNode,
     TidingsEnvironment,
-    TidingsOutputNode,
     json_filter,
 )
 from ._escape import (
@@ -120,6 +108,18 @@ from ._escape import (
     escape_json_value,
     escape_text,
     escape_url_attribute,
+)
+from ._expressions import (
+    ChargedContainsExpression,
+    ChargedEqExpression,
+    ChargedGeExpression,
+    ChargedGtExpression,
+    ChargedLeExpression,
+    ChargedLtExpression,
+    ChargedNeExpression,
+    ChargedWhenExpression,
+    LimitedLoopExpression,
+    LimitedRangeLiteral,
 )
 from ._limits import (
     COMPARE_COST,
@@ -134,6 +134,10 @@ from ._limits import (
     guard_filter,
     size_of,
     work_limit_error,
+)
+from ._nodes import (
+    TidingsEchoNode,
+    TidingsOutputNode,
 )
 
 RenderFunction = Callable[[dict[str, Any]], str]

@@ -63,11 +63,7 @@ from liquid.token import Token
 
 from . import _html_states as h
 from ._environment import (
-    OUTPUT_NODES,
-    TidingsCycleNode,
-    TidingsDecrementNode,
     TidingsEnvironment,
-    TidingsIncrementNode,
 )
 from ._escape import (
     EscapeMode,
@@ -78,6 +74,12 @@ from ._escape import (
     escape_text,
     escape_url,
     escape_url_attribute,
+)
+from ._nodes import (
+    OUTPUT_NODES,
+    TidingsCycleNode,
+    TidingsDecrementNode,
+    TidingsIncrementNode,
 )
 
 S = TypeVar("S")

@@ -44,16 +44,20 @@ from ._compiler import RenderFunction, compile_render
 from ._contexts import UnsafeContextError, assign_escapers
 from ._environment import (
     DEFAULT_LIMITS,
-    FALLBACK_RECORDER,
-    Fallback,
     Limits,
     TidingsEnvironment,
     get_environment,
-    limit_expressions,
     with_paths,
 )
 from ._escape import ESCAPE_MODES, EscapeMode, escape_text
+from ._expressions import (
+    limit_expressions,
+)
 from ._limits import WorkLimitError
+from ._nodes import (
+    FALLBACK_RECORDER,
+    Fallback,
+)
 from ._outline import TemplateOutline
 from ._prescan import Refusal, costly_expression, unclosed_raw_blocks
 
