@@ -7,41 +7,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from liquid import RenderContext
 from liquid.exceptions import (
-    BlockNestingError,
     LiquidError,
-    LiquidSyntaxError,
-    LocalNamespaceLimitError,
-    LoopIterationLimitError,
-    OutputStreamLimitError,
-    ResourceLimitError,
-    UndefinedError,
 )
-from liquid.exceptions import (
-    UnknownFilterError as LiquidUnknownFilterError,
-)
-from liquid.static_analysis import TemplateAnalysis
-from liquid.template import BoundTemplate
-from liquid.token import TOKEN_EOF, TOKEN_EXPRESSION, TOKEN_OUTPUT, TOKEN_TAG
 
 from ..errors import (
     ArgumentError,
     LimitExceededError,
     MissingTriggerKeyError,
     RenderError,
-    TemplateError,
-    TemplateSyntaxError,
     TidingsError,
     TriggerDataError,
-    UndefinedValueError,
-    UnknownFilterError,
-    UnknownNameError,
-    UnsafeOutputError,
 )
 from ._analysis import TRIGGER_NAMESPACE, analyze_trigger_keys
 from ._compiler import RenderFunction, compile_render
-from ._contexts import UnsafeContextError, assign_escapers
 from ._environment import (
     DEFAULT_LIMITS,
     Limits,
@@ -50,168 +29,17 @@ from ._environment import (
     with_paths,
 )
 from ._escape import ESCAPE_MODES, EscapeMode, escape_text
-from ._expressions import (
-    limit_expressions,
-)
 from ._limits import WorkLimitError
+from ._liquid_errors import line_col, wrap_liquid_error
 from ._nodes import (
     FALLBACK_RECORDER,
     Fallback,
 )
 from ._outline import TemplateOutline
-from ._prescan import Refusal, costly_expression, unclosed_raw_blocks
+from ._parse import check_names, parse_template
 
 NAMESPACES: frozenset[str] = frozenset({"Profile", TRIGGER_NAMESPACE, "BusinessEvent", "Campaign"})
 """Top-level names a template may use (besides loop variables and assigned names)."""
-
-
-def _line_col(source: str, index: int) -> tuple[int, int, str]:
-    """1-based line and column of ``index`` in ``source``, and that line's text.
-
-    An index past the end (errors found at the end of input) points just after
-    the last character.
-    """
-    if index < 0 or index > len(source):
-        index = len(source)
-    line = source.count("\n", 0, index) + 1
-    line_start = source.rfind("\n", 0, index) + 1
-    line_end = source.find("\n", index)
-    if line_end == -1:
-        line_end = len(source)
-    return line, index - line_start + 1, source[line_start:line_end].rstrip("\r")
-
-
-def _error_class(exc: LiquidError) -> type[TemplateError]:
-    if isinstance(exc, UnsafeContextError):
-        return UnsafeOutputError
-    if isinstance(exc, LiquidUnknownFilterError):
-        return UnknownFilterError
-    if isinstance(exc, LiquidSyntaxError):
-        return TemplateSyntaxError
-    if isinstance(exc, ResourceLimitError):
-        return LimitExceededError
-    if isinstance(exc, UndefinedError):
-        return UndefinedValueError
-    return RenderError
-
-
-# Tags that open a block closed by `end<name>`.
-_BLOCK_TAGS = frozenset(
-    {"capture", "case", "comment", "doc", "for", "if", "ifchanged", "raw", "tablerow", "unless"}
-)
-
-# Tags that load other templates: tidings has no template loader.
-_PARTIAL_TAGS = ("include", "render")
-
-
-def _unclosed_block(env: TidingsEnvironment, source: str) -> tuple[str, int] | None:
-    """The innermost block tag left open at the end of ``source`` and its offset."""
-    try:
-        tokens = list(env.tokenizer()(source))
-    except LiquidError:
-        return None
-    stack: list[tuple[str, int]] = []
-    for token in tokens:
-        if token.kind != TOKEN_TAG:
-            continue
-        if token.value in _BLOCK_TAGS:
-            stack.append((token.value, token.start_index))
-        elif token.value.startswith("end") and token.value[3:] in _BLOCK_TAGS:
-            closed = token.value[3:]
-            while stack and stack.pop()[0] != closed:
-                pass
-    return stack[-1] if stack else None
-
-
-def _snippet(tag: str, expression: str) -> str:
-    """A one-tag template that parses ``expression`` the way ``tag`` does."""
-    if tag == "elsif":
-        return f"{{% if true %}}{{% elsif {expression} %}}{{% endif %}}"
-    if tag == "when":
-        return f"{{% case 1 %}}{{% when {expression} %}}{{% endcase %}}"
-    if tag in _BLOCK_TAGS:
-        return f"{{% {tag} {expression} %}}{{% end{tag} %}}"
-    return f"{{% {tag} {expression} %}}"
-
-
-def _incomplete_expression(env: TidingsEnvironment, source: str) -> int | None:
-    """Offset just after the first tag or output expression that ends too early.
-
-    python-liquid reports ``{{ name | }}`` as "expected word, found end of
-    expression" without a location. Parse each tag and output on its own (only
-    on this error path) to find the one that fails the same way.
-    """
-    try:
-        tokens = list(env.tokenizer()(source))
-    except LiquidError:
-        return None
-    for token, following in zip(tokens, [*tokens[1:], None], strict=True):
-        if following is None or following.kind != TOKEN_EXPRESSION:
-            continue
-        if token.kind == TOKEN_OUTPUT:
-            snippet = f"{{{{ {following.value} }}}}"
-        elif token.kind == TOKEN_TAG:
-            snippet = _snippet(token.value, following.value)
-        else:
-            continue
-        try:
-            env.from_string(snippet)
-        except LiquidError as exc:
-            if exc.token is not None and exc.token.kind == TOKEN_EOF:
-                return following.start_index + len(following.value)
-    return None
-
-
-def _limit_message(exc: ResourceLimitError, limits: Limits) -> str:
-    """Say which limit was reached and its value, in words a marketer understands."""
-    if isinstance(exc, LoopIterationLimitError):
-        return f"loop iteration limit reached (at most {limits.loop_iterations} iterations)"
-    if isinstance(exc, OutputStreamLimitError):
-        return f"output size limit reached (at most {limits.output_bytes} bytes)"
-    if isinstance(exc, LocalNamespaceLimitError):
-        return (
-            "assigned and captured variables are over the size limit "
-            f"(about {limits.output_bytes} bytes)"
-        )
-    if isinstance(exc, BlockNestingError):
-        return f"blocks are nested too deeply (at most {limits.nesting_depth} levels)"
-    return str(exc.message)
-
-
-def _wrap_liquid_error(
-    exc: LiquidError,
-    source: str,
-    *,
-    name: str | None,
-    at_end: bool = False,
-    env: TidingsEnvironment | None = None,
-) -> TemplateError:
-    index = exc.token.start_index if exc.token is not None else (len(source) if at_end else 0)
-    message = str(exc.message) if exc.message is not None else type(exc).__name__
-    if exc.token is not None and exc.token.kind == TOKEN_EOF:
-        # The parser ran out of input, with no location: either an expression
-        # ends too early ("expected word, found end of expression") or a block
-        # is never closed ("expected tag endfor, found end of expression").
-        # Point at the expression, else at the opening tag of the block.
-        incomplete = _incomplete_expression(env, source) if env is not None else None
-        unclosed = _unclosed_block(env, source) if env is not None else None
-        if incomplete is not None:
-            index = incomplete
-        elif unclosed is not None:
-            tag, index = unclosed
-            message = f"'{tag}' tag was never closed: add {{% end{tag} %}}"
-        else:
-            index = len(source)
-    if isinstance(exc, ResourceLimitError) and env is not None:
-        message = _limit_message(exc, env.limits)
-    line, column, text = _line_col(source, index)
-    cls = _error_class(exc)
-    if cls is UndefinedValueError:
-        path = message.removesuffix(" is undefined").strip("'")
-        return UndefinedValueError(
-            message, line=line, column=column, source_line=text, template_name=name, path=path
-        )
-    return cls(message, line=line, column=column, source_line=text, template_name=name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,9 +117,9 @@ class Template:
         self.limits = limits
         self.name = name
         env = get_environment(escape, strict, limits)
-        self._bound, analysis = self._parse(env, source, name)
+        self._bound, analysis = parse_template(env, source, name)
         if namespaces is not None:
-            self._check_names(namespaces, analysis)
+            check_names(source, name, namespaces, analysis)
         usage = analyze_trigger_keys(self._bound)
         self.trigger_keys: frozenset[str] = frozenset(usage.used)
         self.required_trigger_keys: frozenset[str] = frozenset(usage.required)
@@ -300,111 +128,6 @@ class Template:
             compile_render(self._bound, name) if compile and not strict else None
         )
         self.compiled: bool = self._render_fn is not None
-
-    @staticmethod
-    def _prescan(env: TidingsEnvironment, source: str, name: str | None) -> None:
-        """Refuse, before parsing, a template python-liquid would take quadratic time on."""
-        refusal: Refusal | None = unclosed_raw_blocks(source)
-        if refusal is None:
-            try:
-                refusal = costly_expression(env.tokenizer()(source))
-            except LiquidError:
-                return  # the parser reports it, located
-        if refusal is not None:
-            line, column, text = _line_col(source, refusal.offset)
-            raise TemplateSyntaxError(
-                refusal.message, line=line, column=column, source_line=text, template_name=name
-            )
-
-    @staticmethod
-    def _parse(
-        env: TidingsEnvironment, source: str, name: str | None
-    ) -> tuple[BoundTemplate, TemplateAnalysis]:
-        if not source.isascii():
-            try:
-                source.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                # Its output could not be encoded (a payload, a JSON line): refuse it now.
-                line, column, text = _line_col(source, exc.start)
-                raise TemplateSyntaxError(
-                    f"the template holds a lone surrogate (U+{ord(source[exc.start]):04X}), "
-                    "which is not valid Unicode text",
-                    line=line,
-                    column=column,
-                    source_line=text.encode("utf-8", "replace").decode("utf-8"),
-                    template_name=name,
-                ) from None
-        Template._prescan(env, source, name)
-        try:
-            bound = env.from_string(source, name=name or "")
-            # Unknown filters are only reported when rendered: find them now.
-            analysis = bound.analyze(include_partials=False)
-        except LiquidError as exc:
-            if type(exc) is LiquidError and exc.__cause__ is not None:
-                # python-liquid's "unexpected liquid parsing error", wrapping the
-                # exception its parser raised (RecursionError when nested too deeply).
-                cause = exc.__cause__
-                raise TemplateSyntaxError(
-                    "template is nested too deeply"
-                    if isinstance(cause, RecursionError)
-                    else f"template could not be parsed: {type(cause).__name__}: {cause}",
-                    line=1,
-                    column=1,
-                    source_line=source.split("\n", 1)[0],
-                    template_name=name,
-                ) from exc
-            raise _wrap_liquid_error(exc, source, name=name, at_end=True, env=env) from exc
-        except RecursionError as exc:
-            raise TemplateSyntaxError(
-                "template is nested too deeply",
-                line=1,
-                column=1,
-                source_line=source.split("\n", 1)[0],
-                template_name=name,
-            ) from exc
-        for tag_name in _PARTIAL_TAGS:
-            # Without a loader these would only fail at send time.
-            if tag_name in analysis.tags:
-                line, column, text = _line_col(source, analysis.tags[tag_name][0].index)
-                raise TemplateSyntaxError(
-                    f"the '{tag_name}' tag is not supported: a message template "
-                    "cannot load other templates",
-                    line=line,
-                    column=column,
-                    source_line=text,
-                    template_name=name,
-                )
-        for filter_name, spans in analysis.filters.items():
-            if filter_name not in env.filters:
-                line, column, text = _line_col(source, spans[0].index)
-                raise UnknownFilterError(
-                    f"unknown filter '{filter_name}'",
-                    line=line,
-                    column=column,
-                    source_line=text,
-                    template_name=name,
-                )
-        limit_expressions(bound.nodes, RenderContext(bound))
-        try:
-            assign_escapers(bound)
-        except LiquidError as exc:
-            raise _wrap_liquid_error(exc, source, name=name, env=env) from exc
-        return bound, analysis
-
-    def _check_names(self, namespaces: frozenset[str], analysis: TemplateAnalysis) -> None:
-        for root, variables in analysis.globals.items():
-            if root in namespaces:
-                continue
-            line, column, text = _line_col(self.source, variables[0].span.index)
-            known = ", ".join(sorted(namespaces))
-            raise UnknownNameError(
-                f"unknown name '{root}': use a namespace ({known}), "
-                "a loop variable or an assigned name",
-                line=line,
-                column=column,
-                source_line=text,
-                template_name=self.name,
-            )
 
     def outline(self) -> TemplateOutline:
         """What the template reads (namespace paths) and writes itself (its literal text)."""
@@ -515,7 +238,7 @@ class Template:
                 # a second render would only take as long again.
                 env = self._bound.env
                 assert isinstance(env, TidingsEnvironment)  # noqa: S101 - built by get_environment
-                raise _wrap_liquid_error(exc, self.source, name=self.name, env=env) from exc
+                raise wrap_liquid_error(exc, self.source, name=self.name, env=env) from exc
             except Exception:  # noqa: BLE001, S110 - the interpreter reports it exactly
                 pass
         return self._interpret(data)
@@ -529,7 +252,7 @@ class Template:
         except LiquidError as exc:
             env = self._bound.env
             assert isinstance(env, TidingsEnvironment)  # noqa: S101 - built by get_environment
-            raise _wrap_liquid_error(exc, self.source, name=self.name, env=env) from exc
+            raise wrap_liquid_error(exc, self.source, name=self.name, env=env) from exc
         except TidingsError:
             raise
         except (RecursionError, MemoryError) as exc:
@@ -569,7 +292,7 @@ class Template:
         finally:
             FALLBACK_RECORDER.reset(token)
         fallbacks = tuple(
-            Fallback(expression=expr, default=escape_text(value), line=_line_col(self.source, i)[0])
+            Fallback(expression=expr, default=escape_text(value), line=line_col(self.source, i)[0])
             for expr, value, i in recorded
         )
         trigger_data = trigger or {}
