@@ -2,11 +2,12 @@
 transactions per chunk, JSON lines encoded by the per-user stage. Same results as before."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.dispatch.viewers import NOW, RAISE, drama_bulletin, populate, viewers
 
 import tidings
 import tidings.dispatch.run as run_module
@@ -18,79 +19,23 @@ from tidings.models.filters import AudienceQuery
 from tidings.models.records import Delivery, Skip, encode_line
 from tidings.storage import MemoryLedger, MemoryStore, SQLiteLedger, SQLiteStore
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SMALL_CHUNK = 25
 CAP = 60
 
-
-def _users(n):
-    profiles, events = [], []
-    for i in range(n):
-        identity = f"user-{i:04d}"
-        profiles.append(
-            {
-                "identity": identity,
-                "name": f"Viewer {i}" if i % 9 else None,
-                "email": f"viewer{i}@example.com" if i % 7 else None,
-                "push_tokens": [f"tok-{i}"] if i % 5 else ([] if i % 2 else ["a", 'q"b']),
-                "timezone": ["Asia/Kolkata", "America/New_York", None, "Pacific/Kiritimati"][i % 4],
-                "properties": {"language": ["Hindi", "English", "Tamil"][i % 3], "n": i, "é": "ü"},
-            }
-        )
-        events.append(
-            {
-                "identity": identity,
-                "name": "Movie Watched",
-                "properties": {"genre": "Drama" if i % 4 else "Comedy"},
-                "timestamp": (NOW - timedelta(days=1 + i % 20)).isoformat(),
-            }
-        )
-    return profiles, events
-
-
-BULLETIN = {
-    "id": "drama",
-    "name": "New drama",
-    "business_event": "Program Released",
-    "segment": {"kind": "all"},
-    "match": [
-        {
-            "business_property": "genre",
-            "event": "Movie Watched",
-            "event_property": "genre",
-            "within_days": 30,
-        }
-    ],
-    "filters": [{"kind": "property", "property": "language", "op": "ne", "value": "Tamil"}],
-    "message": {
+BULLETIN = drama_bulletin(
+    filters=[{"kind": "property", "property": "language", "op": "ne", "value": "Tamil"}],
+    message={
         "channel": "push",
         "title": "Nouveau {{ BusinessEvent.genre }} ✨",
         "body": "Hi {{ Profile.name | default: 'there' }} ({{ Profile.language }}, {{ Profile.é }})",
     },
-    "control_group": {"kind": "campaign", "percent": 10},
-    "targeting_cap": CAP,
-    "delivery": {"dnd": {"start": "21:00", "end": "09:00", "action": "delay"}},
-    "ttl_seconds": 36000,
-    "published": True,
-}
-RAISE = {
-    "business_event": "Program Released",
-    "name": "Episode 12",
-    "properties": {"program_id": "42", "genre": "Drama"},
-    "c-by": "ops@example.com",
-    "when": "now",
-    "idempotency_key": "release-42",
-}
+    targeting_cap=CAP,
+)
 
 
 def _workspace(store, ledger, workers=1):
     ws = tidings.Workspace(store, ledger, clock=lambda: NOW, workers=workers)
-    profiles, events = _users(400)
-    ws.upsert_profiles(profiles)
-    ws.record_events(events)
-    ws.define_business_event({"name": "Program Released", "properties": ["program_id", "genre"]})
-    ws.publish_bulletin(BULLETIN)
-    return ws
+    return populate(ws, 400, BULLETIN, varied=True)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -413,7 +358,7 @@ def test_verdicts_packed_by_a_worker_unpack_to_equal_records(tmp_path):
         ttl_seconds=bulletin.ttl_seconds,
         namespaces={"BusinessEvent": {"genre": "Drama"}},
     )
-    profiles, _ = _users(120)
+    profiles, _ = viewers(120, varied=True)
     store = MemoryStore()
     store.upsert_profiles(tidings.UserProfile.model_validate(p) for p in profiles)
     items = [

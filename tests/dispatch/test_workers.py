@@ -5,11 +5,11 @@ import math
 import pickle
 import shutil
 from concurrent.futures import Future
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.dispatch.viewers import NOW, RAISE, drama_bulletin, populate
 from tests.strategies import examples
 
 import tidings
@@ -25,7 +25,6 @@ from tidings.models.users import UserProfile
 from tidings.storage._sqlite_rows import profile_from_row
 from tidings.storage.sqlite import SQLiteStore
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SMALL_CHUNK = 40  # several chunks from a few hundred users, so the worker pool runs
 
 text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
@@ -184,64 +183,7 @@ def test_an_oversized_push_still_reports_its_exact_size():
 # -- worker processes: the same records whatever the worker count ----------------------
 
 
-def _users(n):
-    profiles, events = [], []
-    for i in range(n):
-        identity = f"user-{i:04d}"
-        profiles.append(
-            {
-                "identity": identity,
-                "name": f"Viewer {i}" if i % 9 else None,
-                "email": f"viewer{i}@example.com" if i % 7 else None,
-                "push_tokens": [f"tok-{i}"] if i % 5 else [],
-                "timezone": ["Asia/Kolkata", "America/New_York", None][i % 3],
-                "properties": {"language": ["Hindi", "English", "Tamil"][i % 3], "n": i},
-            }
-        )
-        events.append(
-            {
-                "identity": identity,
-                "name": "Movie Watched",
-                "properties": {"genre": "Drama" if i % 4 else "Comedy"},
-                "timestamp": (NOW - timedelta(days=1 + i % 20)).isoformat(),
-            }
-        )
-    return profiles, events
-
-
-BULLETIN = {
-    "id": "drama",
-    "name": "New drama",
-    "business_event": "Program Released",
-    "segment": {"kind": "all"},
-    "match": [
-        {
-            "business_property": "genre",
-            "event": "Movie Watched",
-            "event_property": "genre",
-            "within_days": 30,
-        }
-    ],
-    "message": {
-        "channel": "push",
-        "title": "New {{ BusinessEvent.genre }}",
-        "body": "Hi {{ Profile.name | default: 'there' }} ({{ Profile.language }})",
-    },
-    "control_group": {"kind": "campaign", "percent": 10},
-    "targeting_cap": 150,
-    "delivery": {"dnd": {"start": "21:00", "end": "09:00", "action": "delay"}},
-    "ttl_seconds": 36000,
-    "published": True,
-    "creator": "ops@example.com",
-}
-RAISE = {
-    "business_event": "Program Released",
-    "name": "Episode 12",
-    "properties": {"program_id": "42", "genre": "Drama"},
-    "c-by": "ops@example.com",
-    "when": "now",
-    "idempotency_key": "release-42",
-}
+BULLETIN = drama_bulletin(creator="ops@example.com")
 CAMPAIGN = {
     "id": "orders",
     "name": "Order shipped",
@@ -260,14 +202,8 @@ CAMPAIGN = {
 def seed_db(tmp_path_factory):
     path = tmp_path_factory.mktemp("workers") / "seed.db"
     with tidings.Workspace.sqlite(path, clock=lambda: NOW) as ws:
-        profiles, events = _users(600)
-        ws.upsert_profiles(profiles)
-        ws.record_events(events)
         ws.configure({"frequency_caps": [{"limit": 1, "period": "day", "channel": "email"}]})
-        ws.define_business_event(
-            {"name": "Program Released", "properties": ["program_id", "genre"]}
-        )
-        ws.publish_bulletin(BULLETIN)
+        populate(ws, 600, BULLETIN)
         ws.publish_campaign(CAMPAIGN)
         # Some users already got an email today: the frequency cap holds them back.
         ws.message_via_identity(
