@@ -46,7 +46,7 @@ from ._limits import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from liquid.token import Token
 
@@ -134,84 +134,66 @@ class _ChargedComparison:
 
     Mixed into python-liquid's comparison classes (same slots, so a parsed
     expression changes class in place); each evaluates both sides in order,
-    charges :func:`~._limits.compare_cost`, then compares as python-liquid does.
+    charges :func:`~._limits.compare_cost`, then compares as python-liquid does,
+    with the subclass's ``compare(token, left, right)``.
     """
 
     __slots__ = ()
     left: Expression
     right: Expression
     token: Token
+    compare: Callable[[Token, object, object], object]
 
     def evaluate(self, context: RenderContext) -> object:
         """The comparison's value, after charging its work."""
         left = self.left.evaluate(context)
         right = self.right.evaluate(context)
         cast("TidingsContext", context).charge(compare_cost(left, right), self.token)
-        return self.compare(left, right)
-
-    def compare(self, left: object, right: object) -> bool:
-        """Compare the evaluated sides (each subclass: its operator)."""
-        raise NotImplementedError
+        return self.compare(self.token, left, right)
 
 
+# python-liquid's own comparisons (`_lt` raises for types it cannot order; `_le` falls
+# back to equality), taking the operands in the order each operator gives them.
 class ChargedEqExpression(_ChargedComparison, EqExpression):
     """``==`` charged to the work budget."""
 
     __slots__ = ()
-
-    def compare(self, left: object, right: object) -> bool:
-        """Liquid's equality."""
-        return bool(_eq(left, right))
+    compare = staticmethod(lambda _token, left, right: _eq(left, right))
 
 
 class ChargedNeExpression(_ChargedComparison, NeExpression):
     """``!=`` charged to the work budget."""
 
     __slots__ = ()
-
-    def compare(self, left: object, right: object) -> bool:
-        """Liquid's inequality."""
-        return not _eq(left, right)
+    compare = staticmethod(lambda _token, left, right: not _eq(left, right))
 
 
 class ChargedLtExpression(_ChargedComparison, LtExpression):
     """``<`` charged to the work budget."""
 
     __slots__ = ()
-
-    def compare(self, left: object, right: object) -> bool:
-        """Liquid's ``<`` (raises for types it cannot order)."""
-        return bool(_lt(self.token, left, right))
+    compare = staticmethod(lambda token, left, right: _lt(token, left, right))
 
 
 class ChargedGtExpression(_ChargedComparison, GtExpression):
     """``>`` charged to the work budget."""
 
     __slots__ = ()
-
-    def compare(self, left: object, right: object) -> bool:
-        """Liquid's ``>`` (raises for types it cannot order)."""
-        return bool(_lt(self.token, right, left))
+    compare = staticmethod(lambda token, left, right: _lt(token, right, left))
 
 
 class ChargedLeExpression(_ChargedComparison, LeExpression):
     """``<=`` charged to the work budget."""
 
     __slots__ = ()
-
-    def compare(self, left: object, right: object) -> bool:
-        """Liquid's ``<=`` (equality for values it cannot order)."""
-        return bool(_le(left, right))
+    compare = staticmethod(lambda _token, left, right: _le(left, right))
 
 
 class ChargedGeExpression(_ChargedComparison, GeExpression):
     """``>=`` charged to the work budget."""
 
     __slots__ = ()
-
-    def compare(self, left: object, right: object) -> bool:
-        """Liquid's ``>=`` (equality for values it cannot order)."""
-        return bool(_le(right, left))
+    compare = staticmethod(lambda _token, left, right: _le(right, left))
 
 
 class ChargedWhenExpression(_AnyExpression):
