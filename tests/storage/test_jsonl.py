@@ -84,6 +84,7 @@ def test_events_are_checked_like_profiles(store, tmp_path):
         ("\ud800", ""),
         ({"a": [1, {"b": "x\udc00"}]}, "a[1].b"),
         ({"k\ud800": 1}, ""),
+        ({"a": {"\ud800": "\ud800"}}, "a.\\ud800"),  # found by the fuzz target
         ({"a": "😀"}, None),
     ],
 )

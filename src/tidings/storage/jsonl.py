@@ -116,7 +116,10 @@ def lone_surrogate_path(value: object) -> str | None:
         elif isinstance(item, dict):
             for key, child in item.items():
                 stack.append((key, path))
-                stack.append((child, f"{path}.{key}" if path else str(key)))
+                # A key may hold the surrogate itself: the path shows it escaped,
+                # so the message naming it can be printed.
+                shown = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+                stack.append((child, f"{path}.{shown}" if path else shown))
         elif isinstance(item, list):
             stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
     return None
