@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tidings.dispatch.eligibility import decide_claims
+from tidings.models.preferences import FrequencyCap
 from tidings.storage import ClaimRequest, MemoryLedger, SQLiteLedger
 
 
@@ -163,3 +164,25 @@ def test_outcomes_pending_and_emitted_agree_on_every_ledger(ledger):
     ]
     assert rows["u3"]["reason"] == "filtered_out"
     assert [row["identity"] for row in ledger.outcomes("c")] == ["u1", "u3", "u2", "u4"]
+
+
+def test_no_frequency_claim_without_a_frequency_cap(ledger):
+    """Sends claimed with no frequency cap (a targeting cap only) leave no frequency claim.
+
+    So a frequency cap configured later counts only sends made under it, as for
+    sources that never claim (no cap of any kind); and a capped dispatch of a
+    million users writes no million ``freq_claims`` rows.
+    """
+    daily = FrequencyCap(limit=1, period="day")
+    assert claim_under_cap(ledger, "c1", ["a", "b"], 5) == {"a", "b"}
+    request = ClaimRequest(identity="a", key="later:a", channel="push", day="d", week="w")
+    decide = partial(decide_claims, cap=None, frequency_caps=(daily,))
+    assert ledger.claim("c2", [request], decide=decide, history=True) == {"a": "ok"}
+    again = ClaimRequest(identity="a", key="again:a", channel="push", day="d", week="w")
+    assert ledger.claim("c2", [again], decide=decide, history=True) == {"a": "frequency_cap"}
+    # A repeat of a counted key is admitted without counting twice.
+    assert ledger.claim("c2", [request], decide=decide, history=True) == {"a": "ok"}
+    if isinstance(ledger, SQLiteLedger):
+        with sqlite3.connect(ledger.path) as conn:
+            keys = [row[0] for row in conn.execute("SELECT key FROM freq_claims")]
+        assert keys == ["later:a"]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._json import dumps_floatless
 from ..templating import EscapeMode, Limits
 from ._base import ChannelMessage, check_size, construct_payload, json_size_bound
 
@@ -56,7 +56,7 @@ class PushPayload(BaseModel):
 
         Its UTF-8 length is what the push size limit measures.
         """
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return dumps_floatless(self.to_dict())
 
 
 class PushMessage(ChannelMessage):

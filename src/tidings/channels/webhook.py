@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .._json import dumps
 from ..errors import ChannelError, InvalidWebhookBodyError
 from ..templating import EscapeMode, Limits
 from ._base import (
@@ -65,7 +66,7 @@ class WebhookPayload(BaseModel):
 
     def body_json(self) -> str:
         """The body serialised as compact JSON text (what goes on the wire)."""
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
+        return dumps(self.body)
 
 
 def _reject_constant(name: str) -> Any:

@@ -388,8 +388,10 @@ def decide_claims(
     source's life (a user who holds a slot keeps it); each frequency cap counts
     the user's sends in their local day or ISO week, on one channel or all. A
     request whose delivery key was claimed before (a retry or a resumed dispatch)
-    is admitted again without counting twice. The ledger calls this inside its
-    claim transaction (see :meth:`~tidings.storage.Ledger.claim`).
+    is admitted again without counting twice. Only sends a frequency cap counts
+    become frequency claims (``new_keys``): none for a source that opts out of
+    the global limits, none when the workspace has no frequency cap. The ledger
+    calls this inside its claim transaction (see :meth:`~tidings.storage.Ledger.claim`).
     """
     counts: dict[tuple[str, str, str | None], int] = {}
 
@@ -410,6 +412,9 @@ def decide_claims(
                 return False
         return True
 
+    # A delivery key is kept (a frequency claim) only where a frequency cap counts
+    # it: without one, a repeat needs no recognising and the ledger writes no row.
+    counting = bool(frequency_caps)
     for row in state.history:
         bump(row.identity, row.channel, row.day, row.week)
     claimed = set(state.claimed)
@@ -429,9 +434,8 @@ def decide_claims(
         if cap is not None and req.identity not in claimed:
             claimed.add(req.identity)
             new_slots.append(req.identity)
-        if not repeat:
+        if not repeat and counting and req.apply_frequency:
             known.add(req.key)
             new_keys.append(req)
-            if req.apply_frequency:
-                bump(req.identity, req.channel, req.day, req.week)
+            bump(req.identity, req.channel, req.day, req.week)
     return ClaimDecision(results, new_slots, new_keys)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar, overload
 
+from .._json import dumps, dumps_floatless
 from ..errors import TidingsError
 
 __all__ = [
@@ -166,8 +166,16 @@ Sink = Callable[[Record], None]
 
 
 def encode_line(record: Record) -> str:
-    """The JSON line (without its newline) :class:`JsonLinesSink` writes for ``record``."""
-    return json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    """The JSON line (without its newline) :class:`JsonLinesSink` writes for ``record``.
+
+    Compact JSON, UTF-8 text (``json.dumps(..., ensure_ascii=False,
+    separators=(",", ":"))``, byte for byte). Push and email payloads hold text,
+    integers and ``null`` only, so only a webhook body is searched for floats.
+    """
+    data = record.to_dict()
+    if isinstance(record, Delivery) and record.channel == "webhook":
+        return dumps(data)
+    return dumps_floatless(data)
 
 
 @dataclass

@@ -270,7 +270,9 @@ class MemoryLedger:
             state = ClaimState(
                 used=len(slots),
                 claimed=frozenset(r.identity for r in requests if r.identity in slots),
-                known_keys=frozenset(r.key for r in requests if r.key in self._freq_keys),
+                known_keys=frozenset(r.key for r in requests if r.key in self._freq_keys)
+                if history
+                else frozenset(),
                 history=tuple(
                     row for req in requests for row in self._freq_rows.get(req.identity, ())
                 )

@@ -138,10 +138,15 @@ class PostgresLedger:
                     [source_id, identities],
                 )
             }
-            known = {
-                r[0]
-                for r in conn.execute("SELECT key FROM freq_claims WHERE key = ANY(%s)", [keys])
-            }
+            # Keys are kept only under frequency caps (``history``): none to find else.
+            known = (
+                {
+                    r[0]
+                    for r in conn.execute("SELECT key FROM freq_claims WHERE key = ANY(%s)", [keys])
+                }
+                if history
+                else set()
+            )
             rows = (
                 [
                     FrequencyClaim(*r)

@@ -183,14 +183,19 @@ class SQLiteLedger:
                         identities,
                     )
                 }
-                known = {
-                    r[0]
-                    for r in self._in_chunks(
-                        "SELECT key FROM freq_claims WHERE key IN ({marks})",
-                        (),
-                        [r.key for r in requests],
-                    )
-                }
+                # Keys are kept only under frequency caps (``history``): none to find else.
+                known = (
+                    {
+                        r[0]
+                        for r in self._in_chunks(
+                            "SELECT key FROM freq_claims WHERE key IN ({marks})",
+                            (),
+                            [r.key for r in requests],
+                        )
+                    }
+                    if history
+                    else set()
+                )
                 weeks = sorted({r.week for r in requests})
                 rows = (
                     [

@@ -1,0 +1,76 @@
+"""Compact JSON on the hot path: orjson, with the exact bytes of the standard library.
+
+Every JSON text tidings writes where the bytes are part of the contract (delivery
+lines, push payloads measured against their limit, webhook bodies) is what
+``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` gives. orjson
+writes the same text for strings, integers, booleans, ``null``, lists and dicts
+with string keys (tested character by character), several times faster; it
+differs for floats (``1e-7`` against Python's ``1e-07``; ``NaN`` and infinities
+become ``null``) and refuses integers beyond 64 bits and keys that are not
+strings. :func:`dumps` therefore hands a value holding a float, or one orjson
+refuses, to the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Final
+
+import orjson
+
+__all__ = ["dumps", "dumps_floatless", "has_float", "loads"]
+
+_stdlib_dumps: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def has_float(value: Any) -> bool:
+    """Whether ``value`` (a JSON-ready value) holds a float anywhere."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def dumps_floatless(value: Any) -> str:
+    """Compact JSON of a value the caller knows holds no float (strings, ints, None...).
+
+    The same text as :func:`dumps`, without looking for floats first.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an int over 64 bits, a non-string key, a lone surrogate...
+        return _stdlib_dumps(value)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text of ``value``, byte for byte what the standard library writes."""
+    if has_float(value):
+        return _stdlib_dumps(value)
+    return dumps_floatless(value)
+
+
+# orjson reads an integer beyond 64 bits as a float (silently), so text with a
+# run of 19 digits or more (maybe such an integer) goes to the standard library.
+_LONG_DIGITS: Final = re.compile(r"[0-9]{19}")
+
+
+def loads(text: str) -> Any:
+    """Decode JSON text to what :func:`json.loads` gives (orjson first, the stdlib for the rest).
+
+    orjson refuses a few inputs ``json.loads`` takes (lone surrogate escapes,
+    ``NaN``) and reads integers over 64 bits as floats: those, and malformed
+    text, go to ``json.loads``, which decodes or reports them as it always did.
+    """
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
