@@ -21,6 +21,17 @@ With ``--db postgresql://...`` the same generated workspace is copied (with COPY
 once per N, into schema ``bench_N``) into PostgreSQL and the dispatch runs against
 a :meth:`tidings.Workspace.postgres`-style store and a fresh PostgreSQL ledger.
 ``--uncapped`` drops the targeting cap (every matched, eligible user is sent to).
+
+``--all-match`` is the throughput case of issue 12: a profiles-only workspace of N
+users (every one with a push token; no events), a bulletin whose match (a profile
+row) reaches every user, a push message with ``Profile.*``, ``BusinessEvent.*``,
+an ``if`` and a ``default``, no cap and no control group: N deliveries. The same
+child process also runs the hand-written floor (read each profile row, decode its
+properties, render the same texts with f-strings, ``json.dumps`` the same delivery
+line, write it) on the same store, checks that the floor wrote byte-identical
+lines, and prints ``floor_s`` and ``ratio`` (tidings wall / floor wall):
+
+    .venv/bin/python benchmarks/dispatch.py --all-match --users 100000 300000 1000000 --workers 1 2
 """
 
 from __future__ import annotations
@@ -147,6 +158,106 @@ RAISE = {
 }
 
 
+ALL_MATCH_BULLETIN = {
+    "id": "all-match",
+    "name": "Everyone",
+    "business_event": "Program Released",
+    "match": [{"kind": "profile", "property": "identity", "op": "ne", "value": ""}],
+    "message": {
+        "channel": "push",
+        "title": "New {{ BusinessEvent.genre }}: {{ BusinessEvent.title }}",
+        "body": "Hi {{ Profile.name | default: 'there' }}, {{ BusinessEvent.title }} is out"
+        "{% if Profile.plan == 'premium' %} in HD{% endif %} now.",
+        "deep_link": "app://program/{{ BusinessEvent.program_id }}",
+    },
+    "published": True,
+    "creator": "bench@example.com",
+}
+_FIRST = ("Ann", "Bo", "Chandra", "Dev", "Élodie", "Farah", "Gita", "Hugo", "Ines", "Jun")
+_ZONES = ("Asia/Kolkata", "Europe/London", "America/New_York", "UTC", "Asia/Tokyo")
+
+
+def ensure_all_match_workspace(users: int, directory: Path) -> Path:
+    """A profiles-only store of ``users`` users, every one reachable by push (made once)."""
+    from tidings.models.users import UserProfile
+    from tidings.storage.sqlite import SQLiteStore
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"profiles-{users}.db"
+    done = path.with_suffix(".done")
+    if done.exists():
+        return path
+    for stale in directory.glob(f"profiles-{users}.db*"):
+        stale.unlink()
+    store = SQLiteStore(path)
+    store.upsert_profiles(
+        UserProfile.model_construct(
+            identity=f"user-{i:07d}",
+            name=None if i % 7 == 0 else f"{_FIRST[i % 10]} {i}",
+            email=None,
+            push_tokens=(f"tok-{i:07d}",),
+            timezone=_ZONES[i % 5],
+            properties={
+                "plan": "premium" if i % 3 == 0 else "free",
+                "city": "Pune" if i % 2 else "Leeds",
+                "signupDays": i % 900,
+            },
+        )
+        for i in range(users)
+    )
+    store.close()
+    done.write_text("{}")
+    return path
+
+
+def floor(store_path: Path, out: Path, *, send_at: str) -> float:
+    """The hand-written floor of the all-match case: seconds to write its N lines.
+
+    The same work as the dispatch, written for this one message: read each
+    profile row in identity order, decode its properties, render the title and
+    body with f-strings, make the delivery's idempotency key and its JSON line
+    (the standard library's ``json.dumps``, as tidings' lines are), write it.
+    """
+    import sqlite3
+
+    props = RAISE["properties"]
+    title = f"New {props['genre']}: {props['title']}"
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    started = time.perf_counter()
+    conn = sqlite3.connect(store_path)
+    with open(out, "w", encoding="utf-8") as file:
+        cursor = conn.execute(
+            "SELECT identity, name, push_tokens, properties FROM profiles ORDER BY identity"
+        )
+        for identity, name, tokens, properties in cursor:
+            profile = json.loads(properties)
+            hd = " in HD" if profile.get("plan") == "premium" else ""
+            body = f"Hi {name or 'there'}, {props['title']} is out{hd} now."
+            key = hashlib.sha256(f"all-match\x00bench\x00{identity}".encode()).hexdigest()[:32]
+            line = {
+                "type": "delivery",
+                "source": "bulletin",
+                "source_id": "all-match",
+                "identity": identity,
+                "channel": "push",
+                "payload": {
+                    "title": title,
+                    "body": body,
+                    "deep_link": f"app://program/{props['program_id']}",
+                    "image_url": None,
+                    "extras": {},
+                    "ttl_seconds": None,
+                },
+                "send_at": send_at,
+                "idempotency_key": key,
+                "to": json.loads(tokens),
+            }
+            file.write(dumps(line))
+            file.write("\n")
+    conn.close()
+    return time.perf_counter() - started
+
+
 def _pg_schema_dsn(dsn: str, schema: str) -> str:
     joiner = "&" if "?" in dsn else "?"
     return f"{dsn}{joiner}options=-c%20tidings.schema%3D{schema}"
@@ -216,6 +327,7 @@ def measure(
     workers: int,
     dsn: str | None = None,
     capped: bool = True,
+    all_match: bool = False,
 ) -> dict[str, object]:
     """Run one dispatch and its stage passes in this process; return the figures."""
     import tidings
@@ -320,6 +432,63 @@ def measure(
     }
 
 
+def measure_all_match(directory: Path, users: int, workers: int) -> dict[str, object]:
+    """The all-match dispatch of ``users`` deliveries, then the floor on the same store."""
+    import tidings
+    from tidings.storage import SQLiteLedger
+    from tidings.storage.sqlite import SQLiteStore
+
+    now = _config(users).now
+    store_path = directory / f"profiles-{users}.db"
+    for stale in directory.glob(f"ledger-all-{users}-w{workers}.db*"):
+        stale.unlink()
+    out = directory / f"all-{users}-w{workers}.jsonl"
+    out.unlink(missing_ok=True)
+    ws = tidings.Workspace(
+        SQLiteStore(store_path),
+        SQLiteLedger(directory / f"ledger-all-{users}-w{workers}.db"),
+        clock=lambda: now,
+        workers=workers,
+    )
+    ws.define_business_event(
+        {"name": "Program Released", "properties": ["program_id", "genre", "title"]}
+    )
+    ws.publish_bulletin(ALL_MATCH_BULLETIN)
+    started = time.perf_counter()
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    with ChildPeaks() as children, tidings.JsonLinesSink(out, include_skips=False) as sink:
+        result = ws.raise_business_event(dict(RAISE, idempotency_key="bench"), sink=sink)
+    wall = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    main_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
+        cpu_after.ru_stime - cpu_before.ru_stime
+    )
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ws.close()
+    floor_out = directory / f"floor-{users}.jsonl"
+    floor_s = floor(store_path, floor_out, send_at=now.isoformat())
+    written = out.read_bytes()
+    same = written == floor_out.read_bytes()
+    floor_out.unlink()
+    return {
+        "case": "all-match",
+        "users": users,
+        "workers": workers,
+        "sent": result.summary.sent,
+        "wall_s": round(wall, 2),
+        "main_cpu_s": round(main_cpu, 2),
+        "deliveries_per_s": round(result.summary.sent / wall),
+        "floor_s": round(floor_s, 2),
+        "floor_per_s": round(users / floor_s),
+        "ratio": round(wall / floor_s, 2),
+        "peak_rss_mb": round(rss_mb, 1),
+        "worker_rss_mb": round(children.largest_mb(), 1),
+        "total_rss_mb": round(rss_mb + children.total_mb(), 1),
+        "same_as_floor": same,
+        "output_sha256": hashlib.sha256(written).hexdigest()[:16],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, nargs="+", default=[1_000_000])
@@ -327,11 +496,17 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("out/bench"))
     parser.add_argument("--db", help="a PostgreSQL DSN: dispatch from PostgreSQL, not SQLite")
     parser.add_argument("--uncapped", action="store_true", help="no targeting cap")
+    parser.add_argument(
+        "--all-match", action="store_true", help="every user matched and sent to, and the floor"
+    )
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:  # child process: one measurement, JSON on stdout
         (users,) = args.users
         (workers,) = args.workers
+        if args.all_match:
+            print(json.dumps(measure_all_match(args.dir, users, workers)))
+            return
         figures = measure(
             args.dir / f"store-{users}.db",
             args.dir,
@@ -345,7 +520,10 @@ def main() -> None:
     rows = []
     for users in args.users:
         started = time.perf_counter()
-        ensure_workspace(users, args.dir)
+        if args.all_match:
+            ensure_all_match_workspace(users, args.dir)
+        else:
+            ensure_workspace(users, args.dir)
         print(
             f"workspace of {users:,} users ready ({time.perf_counter() - started:.0f} s)",
             file=sys.stderr,
@@ -365,6 +543,7 @@ def main() -> None:
                     str(args.dir),
                     *(["--db", args.db] if args.db else []),
                     *(["--uncapped"] if args.uncapped else []),
+                    *(["--all-match"] if args.all_match else []),
                 ],
                 check=True,
                 capture_output=True,

@@ -24,17 +24,22 @@ __all__ = ["dumps", "dumps_floatless", "has_float", "loads"]
 _stdlib_dumps: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+_PLAIN: Final = (str, int, bool, type(None))
+
+
 def has_float(value: Any) -> bool:
     """Whether ``value`` (a JSON-ready value) holds a float anywhere."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float):
+    if isinstance(value, dict):
+        items: Any = value.values()
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        return isinstance(value, float)
+    for item in items:
+        if type(item) in _PLAIN:  # the usual case, decided without a call
+            continue
+        if has_float(item):
             return True
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
     return False
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar, overload
 
-from .._json import dumps, dumps_floatless
+from .._json import dumps, dumps_floatless, has_float
 from ..errors import TidingsError
 
 __all__ = [
@@ -169,11 +169,11 @@ def encode_line(record: Record) -> str:
     """The JSON line (without its newline) :class:`JsonLinesSink` writes for ``record``.
 
     Compact JSON, UTF-8 text (``json.dumps(..., ensure_ascii=False,
-    separators=(",", ":"))``, byte for byte). Push and email payloads hold text,
-    integers and ``null`` only, so only a webhook body is searched for floats.
+    separators=(",", ":"))``, byte for byte). Only a delivery's payload may hold
+    a float (every other field is text), so only the payload is searched for one.
     """
     data = record.to_dict()
-    if isinstance(record, Delivery) and record.channel == "webhook":
+    if isinstance(record, Delivery) and has_float(record.payload):
         return dumps(data)
     return dumps_floatless(data)
 
