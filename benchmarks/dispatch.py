@@ -29,7 +29,9 @@ an ``if`` and a ``default``, no cap and no control group: N deliveries. The same
 child process also runs the hand-written floor (read each profile row, decode its
 properties, render the same texts with f-strings, ``json.dumps`` the same delivery
 line, write it) on the same store, checks that the floor wrote byte-identical
-lines, and prints ``floor_s`` and ``ratio`` (tidings wall / floor wall):
+lines, and prints ``floor_s`` and ``ratio`` (tidings wall / floor wall), and the
+CPU seconds of both (``cpu_s``: the dispatching process and its workers;
+``floor_cpu_s``; ``cpu_ratio``), steadier than wall time on a shared machine:
 
     .venv/bin/python benchmarks/dispatch.py --all-match --users 100000 300000 1000000 --workers 1 2
 """
@@ -464,9 +466,14 @@ def measure_all_match(directory: Path, users: int, workers: int) -> dict[str, ob
         cpu_after.ru_stime - cpu_before.ru_stime
     )
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The workers have exited (the pool is shut down): their CPU time is the children's.
+    children_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers_cpu = children_cpu.ru_utime + children_cpu.ru_stime
     ws.close()
     floor_out = directory / f"floor-{users}.jsonl"
+    floor_cpu_before = time.process_time()
     floor_s = floor(store_path, floor_out, send_at=now.isoformat())
+    floor_cpu = time.process_time() - floor_cpu_before
     written = out.read_bytes()
     same = written == floor_out.read_bytes()
     floor_out.unlink()
@@ -481,6 +488,9 @@ def measure_all_match(directory: Path, users: int, workers: int) -> dict[str, ob
         "floor_s": round(floor_s, 2),
         "floor_per_s": round(users / floor_s),
         "ratio": round(wall / floor_s, 2),
+        "cpu_s": round(main_cpu + workers_cpu, 2),
+        "floor_cpu_s": round(floor_cpu, 2),
+        "cpu_ratio": round((main_cpu + workers_cpu) / floor_cpu, 2),
         "peak_rss_mb": round(rss_mb, 1),
         "worker_rss_mb": round(children.largest_mb(), 1),
         "total_rss_mb": round(rss_mb + children.total_mb(), 1),
