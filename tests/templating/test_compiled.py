@@ -134,6 +134,11 @@ SEMANTICS = [
     ),
     ("{% case x %}{% when 1, 2, 1 %}one{% when 'a' %}a{% else %}other{% endcase %}", {"x": 1}),
     ("{% case x %}{% when 3 %}three{% else %}e1{% else %}e2{% endcase %}", {"x": 1}),
+    # Each `when` reads the case's value afresh, after an earlier block's assign.
+    (
+        "{% case x %}{% when 1 %}a{% assign x = 2 %}{% when 2 %}b{% when 1 %}c{% endcase %}{{ x }}",
+        {"x": 1},
+    ),
     ("a  {%- if true -%}  b  {%- endif -%}  c\n{{- ' d ' -}}\n", {}),
     (
         "{% liquid\nassign x = 'q'\necho x | upcase\n%}{% comment %}{{ no }}{% endcomment %}{% # inline %}",

@@ -831,9 +831,6 @@ class _Generator:
             self.dedent()
 
     def case(self, node: CaseNode, sink: _Sink | None) -> None:
-        left = self.expr(node.expression)
-        subject = self.temp()
-        self.emit(f"{subject} = {left}")
         default = self.temp("_m")
         self.emit(f"{default} = True")
         for block in node.blocks:
@@ -841,6 +838,10 @@ class _Generator:
                 when = block.expression
                 if type(when) is not ChargedWhenExpression:
                     raise Unsupported("when without its work charge")
+                # Like the interpreter, each `when` reads the case's value afresh:
+                # an earlier `when` block may have assigned to it.
+                subject = self.temp()
+                self.emit(f"{subject} = {self.expr(node.expression)}")
                 tests = []
                 for expression in when.expressions:
                     right = self.operand(expression)
