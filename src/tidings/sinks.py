@@ -7,11 +7,12 @@ dispatch calls it once per delivery (and skip) in a deterministic order.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import IO
 
 from .models.records import Record, Skip, encode_line
+from .storage.ledger import OutcomeRow
 
 __all__ = ["JsonLinesSink"]
 
@@ -106,9 +107,34 @@ class JsonLinesSink:
         self._file.write("\n")
         self.written += 1
 
+    def write_lines(self, lines: Sequence[str], rows: Sequence[OutcomeRow]) -> None:
+        """Write a chunk of lines encoded elsewhere (by a dispatch worker), in one write.
+
+        ``lines[i]`` must be the line of the record stored as ``rows[i]`` (its
+        ledger outcome row: a ``pending`` delivery or a ``skipped`` skip); the
+        same rules apply as for a call, per line: skips only with
+        ``include_skips``, nothing the crashed run this one resumes wrote already.
+        """
+        if self._already or self._already_skipped or not self.include_skips:
+            kept: list[str] = []
+            for line, row in zip(lines, rows, strict=True):
+                if row[4] == "skipped":
+                    if not self.include_skips or self._written_before_key((row[1], row[2])):
+                        continue
+                elif row[8] in self._already:
+                    continue
+                kept.append(line)
+            lines = kept
+        if lines:
+            self._file.write("\n".join(lines))
+            self._file.write("\n")
+            self.written += len(lines)
+
     def _written_before(self, skip: Skip) -> bool:
         """Whether the crashed run this one resumes already wrote ``skip`` (once)."""
-        key = (skip.source_id, skip.identity)
+        return self._written_before_key((skip.source_id, skip.identity))
+
+    def _written_before_key(self, key: tuple[str, str]) -> bool:
         if key in self._already_skipped:
             self._already_skipped.discard(key)
             return True

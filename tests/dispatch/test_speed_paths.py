@@ -12,8 +12,10 @@ from tests.dispatch.viewers import NOW, RAISE, drama_bulletin, populate, viewers
 import tidings
 import tidings.dispatch.run as run_module
 from tidings.dispatch import DispatchPlan, HoldOut, may_take_a_slot, select_under_cap
-from tidings.dispatch.eligibility import Entry, Person, admitted_under_cap
+from tidings.dispatch.caps import admitted_under_cap
+from tidings.dispatch.eligibility import Entry, Person
 from tidings.dispatch.render import Ready
+from tidings.dispatch.workers import pack, unpack
 from tidings.models.definitions import Bulletin
 from tidings.models.filters import AudienceQuery
 from tidings.models.records import Delivery, Skip, encode_line
@@ -206,10 +208,10 @@ class _WatchingLedger(SQLiteLedger):
                 assert row["identity"] in on_disk
                 self.checked += 1
 
-    def record(self, records, *, dispatch_key, at, emitted=None, version=None):
+    def record_rows(self, rows, *, dispatch_key, emitted=None):
         if emitted is not None:
             self._check(set(emitted[1]))
-        super().record(records, dispatch_key=dispatch_key, at=at, emitted=emitted, version=version)
+        super().record_rows(rows, dispatch_key=dispatch_key, emitted=emitted)
 
     def mark_emitted(self, source_id, dispatch_key, identities):
         self._check(set(identities))
@@ -374,7 +376,7 @@ def test_verdicts_packed_by_a_worker_unpack_to_equal_records(tmp_path):
         "targeting_cap",
         "render_error",
     }
-    unpacked = run_module._unpack(plan, run_module._pack(decided))
+    unpacked = unpack(plan, pack(decided))
     assert unpacked == decided
     for before, after in zip(decided, unpacked, strict=True):
         if isinstance(before, Ready):

@@ -265,7 +265,7 @@ class _CountingPool:
             ready = Future()
             ready.set_result(True)
             return ready
-        if fn is run_module._decide_in_worker:
+        if fn in (run_module._decide_in_worker, run_module._decide_rows_in_worker):
             self.chunks += 1
         return self.pool.submit(fn, *args)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tidings.dispatch.eligibility import decide_claims
+from tidings.dispatch.caps import decide_claims
 from tidings.models.preferences import FrequencyCap
 from tidings.storage import ClaimRequest, MemoryLedger, SQLiteLedger
 

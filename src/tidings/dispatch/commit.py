@@ -6,14 +6,17 @@ which also counts it into the dispatch's :class:`~tidings.models.records.Summary
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from ..models.records import Delivery, Record, Sink, Skip, Summary
-from ..storage.ledger import Ledger
+from ..storage.ledger import Ledger, OutcomeRow
 from .plan import DispatchPlan
 
-__all__ = ["Committer", "Kept", "LineSink", "dispatch_of", "duplicate_key"]
+if TYPE_CHECKING:
+    from .encoded import Encoded
+
+__all__ = ["ChunkSink", "Committer", "Kept", "LineSink", "dispatch_of", "duplicate_key"]
 
 _DUPLICATE = "#duplicate-"
 
@@ -33,6 +36,20 @@ def dispatch_of(ledger_key: str) -> str:
 
 
 @runtime_checkable
+class ChunkSink(Protocol):
+    """A sink that takes a whole chunk of JSON lines at once (the encoded path).
+
+    :class:`~tidings.JsonLinesSink` is one. ``include_skips`` says whether skip
+    lines are wanted at all (the workers then encode none).
+    """
+
+    include_skips: bool
+
+    def write_lines(self, lines: Sequence[str], rows: Sequence[OutcomeRow]) -> None:
+        """Write ``lines``, the JSON lines of the records whose outcome rows are ``rows``."""
+
+
+@runtime_checkable
 class LineSink(Protocol):
     """A sink that can also take a delivery's JSON line already encoded (by a worker).
 
@@ -44,6 +61,10 @@ class LineSink(Protocol):
 
     def write_encoded(self, record: Record, line: str) -> None:
         """Write one record whose line is ``encode_line(record)``."""
+
+
+def _chunk_sink(sink: object) -> ChunkSink | None:
+    return sink if isinstance(sink, ChunkSink) else None
 
 
 class Committer:
@@ -72,6 +93,7 @@ class Committer:
         self.keep = keep
         self.summary = Summary()
         self.lines: LineSink | None = sink if isinstance(sink, LineSink) else None
+        self.chunks = _chunk_sink(sink)
         flush = getattr(sink, "flush", None)
         self._flush: Callable[[], object] | None = flush if callable(flush) else None
         self._unmarked: list[str] = []
@@ -123,6 +145,32 @@ class Committer:
         if self._flush is not None:
             self._flush()
         self._unmarked = [r.identity for r in records]
+
+    def emit_encoded(self, encoded: Encoded) -> None:
+        """:meth:`emit` for a chunk decided on the encoded path (needs :attr:`chunks`).
+
+        The same steps: record the chunk's outcome rows (marking the previous
+        chunk emitted) in one transaction, count them, hand the lines to the sink,
+        flush.
+        """
+        plan, sink = self.plan, self.chunks
+        assert sink is not None  # noqa: S101 - the encoded path runs for chunk sinks only
+        unmarked = self._unmarked
+        self.ledger.record_rows(
+            encoded.rows,
+            dispatch_key=plan.dispatch_key,
+            emitted=(plan.source_id, unmarked) if unmarked else None,
+        )
+        self._unmarked = []
+        self.summary.merge(encoded.summary)
+        lines, rows = encoded.lines, encoded.rows
+        if None in lines:  # skips the sink does not want
+            kept = [i for i, line in enumerate(lines) if line is not None]
+            lines, rows = [lines[i] for i in kept], [rows[i] for i in kept]
+        sink.write_lines(cast("list[str]", lines), rows)
+        if self._flush is not None:
+            self._flush()
+        self._unmarked = encoded.identities
 
     def _hand_over(self, record: Record) -> None:
         if self.sink is not None:

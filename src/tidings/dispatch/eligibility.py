@@ -6,8 +6,9 @@ channel, the size of their own trigger data, the keys the templates need, the
 timing rules (local send time, DND, cut-off, TTL; see
 :func:`tidings.delivery.rules.decide_timing`), the targeting-cap pass. Users who
 pass are :class:`Eligible` and go on to :mod:`~tidings.dispatch.render`. After
-rendering, :func:`claim` takes the targeting-cap and frequency-cap slots of a
-chunk in one ledger transaction.
+rendering, :func:`tidings.dispatch.caps.claim` takes the targeting-cap and
+frequency-cap slots of a chunk in one ledger transaction (the cap rules live in
+:mod:`~tidings.dispatch.caps`).
 
 :func:`screen` needs the store (filters) and runs in the dispatching process;
 :func:`check` needs only the plan, so it runs in worker processes too.
@@ -15,42 +16,32 @@ chunk in one ledger transaction.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from .._batching import CHUNK_SIZE, batched
-from ..audience.control import hash_fraction
+from .._json import loads
 from ..delivery.rules import Timing, decide_timing, zone
 from ..errors import MissingTriggerKeyError
 from ..models.addresses import email_problem
-from ..models.preferences import FrequencyCap
 from ..models.records import Record, Skip, SkipReason
 from ..models.trigger import trigger_size
 from ..models.users import JsonValue, UserProfile, profile_namespace
 from ..storage.base import Store
-from ..storage.ledger import ClaimDecision, ClaimRequest, ClaimResult, ClaimState, Ledger
 from .plan import Candidate, DispatchPlan
-
-if TYPE_CHECKING:
-    from .render import Ready
 
 __all__ = [
     "Eligible",
     "Entry",
     "Person",
+    "Timings",
     "address_on",
-    "admitted_under_cap",
+    "capped_skip",
     "check",
-    "claim",
-    "decide_claims",
-    "may_take_a_slot",
-    "reopen_held",
+    "held_or_unreachable",
     "screen",
-    "select_under_cap",
+    "timing",
 ]
 
 
@@ -73,6 +64,27 @@ class Person(NamedTuple):
             profile.push_tokens,
             profile.timezone,
             profile_namespace(profile.identity, profile.name, profile.email, profile.properties),
+        )
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Person:
+        """The person of a trusted store row, decoded here (in a worker, when there are some).
+
+        ``row`` holds ``identity, name, email, push_tokens, timezone, properties``;
+        the push tokens and properties either as the store's JSON text or decoded
+        (a list or tuple, a dict). The same person as :meth:`of` the stored profile.
+        """
+        identity, name, email, tokens, timezone, properties = row
+        if isinstance(tokens, str):
+            tokens = loads(tokens)
+        if isinstance(properties, str):
+            properties = loads(properties)
+        return cls(
+            identity,
+            email,
+            tuple(tokens),
+            timezone,
+            profile_namespace(identity, name, email, properties),
         )
 
 
@@ -178,15 +190,34 @@ def screen(
     return skips, entries
 
 
-def _timing(plan: DispatchPlan, timezone: str | None) -> tuple[Timing, ZoneInfo]:
+Timings = dict[str | None, tuple[Timing, ZoneInfo]]
+"""The timing decision of one plan by user time zone (a cache: it depends on nothing else)."""
+
+
+def timing(
+    plan: DispatchPlan, timezone: str | None, timings: Timings | None = None
+) -> tuple[Timing, ZoneInfo]:
+    """The timing rules for a user in ``timezone`` (None: the plan's default zone).
+
+    The decision depends on the plan and the zone only, so ``timings`` (kept by
+    the caller for one plan) holds it per zone instead of deciding it per user.
+    """
+    if timings is not None:
+        known = timings.get(timezone)
+        if known is not None:
+            return known
     tz = zone(timezone or plan.default_timezone)
-    return decide_timing(
-        plan.base, tz, plan.preferences, cutoff=plan.cutoff, ttl_seconds=plan.ttl
-    ), tz
+    decided = (
+        decide_timing(plan.base, tz, plan.preferences, cutoff=plan.cutoff, ttl_seconds=plan.ttl),
+        tz,
+    )
+    if timings is not None:
+        timings[timezone] = decided
+    return decided
 
 
-def _held_or_unreachable(plan: DispatchPlan, person: Person) -> Skip | tuple[str, ...]:
-    """The control-group and address rules: a Skip, or the user's address."""
+def held_or_unreachable(plan: DispatchPlan, person: Person) -> Skip | tuple[str, ...]:
+    """The control-group, opt-out and address rules: a Skip, or the user's address."""
     hold_out = plan.hold_out
     if hold_out is not None and hold_out.holds(person.identity):
         return Skip(
@@ -212,11 +243,14 @@ def _held_or_unreachable(plan: DispatchPlan, person: Person) -> Skip | tuple[str
     return address
 
 
-def check(plan: DispatchPlan, entry: Entry) -> Skip | Eligible:
-    """Every rule that needs neither the store nor the ledger, for one user."""
+def check(plan: DispatchPlan, entry: Entry, timings: Timings | None = None) -> Skip | Eligible:
+    """Every rule that needs neither the store nor the ledger, for one user.
+
+    ``timings`` caches the timing decision per zone across the calls of one plan.
+    """
     person, own_trigger, capped = entry
     identity, source_id = person.identity, plan.source_id
-    address = _held_or_unreachable(plan, person)
+    address = held_or_unreachable(plan, person)
     if isinstance(address, Skip):
         return address
     trigger = own_trigger if own_trigger is not None else plan.shared_trigger
@@ -235,207 +269,17 @@ def check(plan: DispatchPlan, entry: Entry) -> Skip | Eligible:
         except MissingTriggerKeyError as exc:
             return Skip(source_id, identity, "missing_trigger_key", exc.message)
     # Time rules (local send time, DND, cut-off, TTL) before anything takes a slot.
-    timing, tz = _timing(plan, person.timezone)
-    if timing.send_at is None:
-        assert timing.refusal is not None  # noqa: S101 - decide_timing pairs them
-        return Skip(source_id, identity, timing.refusal, timing.detail)
+    decided, tz = timing(plan, person.timezone, timings)
+    if decided.send_at is None:
+        assert decided.refusal is not None  # noqa: S101 - decide_timing pairs them
+        return Skip(source_id, identity, decided.refusal, decided.detail)
     if capped:
-        return _capped(plan, identity)
-    return Eligible(person, trigger or {}, address, timing.send_at, tz)
+        return capped_skip(plan, identity)
+    return Eligible(person, trigger or {}, address, decided.send_at, tz)
 
 
-def _capped(plan: DispatchPlan, identity: str) -> Skip:
+def capped_skip(plan: DispatchPlan, identity: str) -> Skip:
+    """The Skip of a user the targeting cap leaves out."""
     return Skip(
         plan.source_id, identity, "targeting_cap", f"targeting cap of {plan.cap} users reached"
     )
-
-
-# -- the targeting cap: a first pass over a capped bulletin's audience ------------------
-
-
-def select_under_cap(identities: Iterable[str], *, scope: str, remaining: int) -> set[str]:
-    """The ``remaining`` identities with the lowest hash rank for ``scope``.
-
-    Deterministic whatever order the identities arrive in (not "first in the
-    table"); memory is O(remaining).
-    """
-    heap: list[tuple[float, str]] = []
-    for identity in identities:  # always consumed in full: callers may count as it runs
-        if remaining <= 0:
-            continue
-        rank = -hash_fraction(scope, identity)
-        if len(heap) < remaining:
-            heapq.heappush(heap, (rank, identity))
-        elif rank > heap[0][0]:
-            heapq.heapreplace(heap, (rank, identity))
-    return {identity for _, identity in heap}
-
-
-def may_take_a_slot(plan: DispatchPlan, profile: UserProfile) -> bool:
-    """Whether a user would reach the cap stage: not held out, reachable, timely.
-
-    Used by the first pass of a capped bulletin so slots go to users who can be sent.
-    """
-    person = Person(profile.identity, profile.email, profile.push_tokens, profile.timezone, {})
-    if isinstance(_held_or_unreachable(plan, person), Skip):
-        return False
-    prefs = plan.preferences
-    if prefs.dnd is None and plan.cutoff is None and prefs.local_send_time is None:
-        return True
-    return _timing(plan, profile.timezone)[0].send_at is not None
-
-
-def admitted_under_cap(
-    plan: DispatchPlan, ledger: Ledger, audience: Iterable[UserProfile]
-) -> set[str]:
-    """First pass of a capped dispatch: who falls under the cap, deterministically.
-
-    Users who already hold a slot keep it; the remaining slots go to the users of
-    ``audience`` who may take one (:func:`may_take_a_slot`) with the lowest hash
-    rank for (source, dispatch). A resumed dispatch gets the same set, since its
-    earlier claims move from the second group to the first.
-    """
-    assert plan.cap is not None  # noqa: S101 - callers pass capped plans only
-    held: set[str] = set()
-
-    def unclaimed() -> Iterator[str]:
-        eligible = (p.identity for p in audience if may_take_a_slot(plan, p))
-        for batch in batched(eligible, CHUNK_SIZE):
-            claimed = ledger.claimed(plan.source_id, batch)
-            held.update(claimed)
-            yield from (i for i in batch if i not in claimed)
-
-    ranked = select_under_cap(
-        unclaimed(), scope=plan.cap_scope, remaining=plan.cap - ledger.cap_used(plan.source_id)
-    )
-    return held | ranked
-
-
-def reopen_held(plan: DispatchPlan, ledger: Ledger, entries: list[Entry]) -> list[Entry]:
-    """Let back in the users the cap pass left out who hold a slot by now.
-
-    A dispatch that overlaps this one may have given them a slot since the pass
-    (its claims fill the same cap); a slot holder keeps their slot, so they are
-    sent like the users the pass chose, and the cap fills from the next ranks
-    when this dispatch loses a claim to the other.
-    """
-    capped = [e.person.identity for e in entries if e.capped]
-    held = ledger.claimed(plan.source_id, capped) if capped else set()
-    if not held:
-        return entries
-    return [e._replace(capped=False) if e.person.identity in held else e for e in entries]
-
-
-def claim(
-    plan: DispatchPlan, ledger: Ledger, ready: list[Ready], *, ranked: bool
-) -> dict[str, Record]:
-    """Claim the targeting cap and frequency caps for a chunk's deliveries, atomically.
-
-    Returns each identity's record: its delivery, or the cap's Skip. Unless the
-    cap pass ``ranked`` the users already, a capped chunk is decided in hash-rank
-    order, so a chunk over the cap keeps its lowest ranks.
-    """
-    if not ready or not plan.claims:
-        return {r.delivery.identity: r.delivery for r in ready}
-    channel = plan.message.channel
-    apply_frequency = plan.preferences.apply_global_limits
-    requests = [
-        ClaimRequest(
-            identity=r.delivery.identity,
-            key=r.delivery.idempotency_key,
-            channel=channel,
-            day=r.day,
-            week=r.week,
-            apply_frequency=apply_frequency,
-        )
-        for r in ready
-    ]
-    if plan.cap is not None and not ranked:
-        requests.sort(key=lambda r: hash_fraction(plan.cap_scope, r.identity))
-    frequency_caps = plan.frequency_caps if apply_frequency else ()
-    results = ledger.claim(
-        plan.source_id,
-        requests,
-        decide=partial(decide_claims, cap=plan.cap, frequency_caps=frequency_caps),
-        history=bool(frequency_caps),
-    )
-    records: dict[str, Record] = {}
-    for r in ready:
-        identity = r.delivery.identity
-        outcome = results[identity]
-        if outcome == "ok":
-            records[identity] = r.delivery
-        elif outcome == "targeting_cap":
-            records[identity] = _capped(plan, identity)
-        else:
-            records[identity] = Skip(
-                plan.source_id, identity, "frequency_cap", "the user's frequency cap is reached"
-            )
-    return records
-
-
-def decide_claims(
-    requests: Sequence[ClaimRequest],
-    state: ClaimState,
-    *,
-    cap: int | None,
-    frequency_caps: Sequence[FrequencyCap],
-) -> ClaimDecision:
-    """The targeting-cap and frequency-cap rule, over what the ledger holds right now.
-
-    Requests are decided in order. A user is admitted only if both caps allow it;
-    only then are both counted. The targeting cap counts distinct users over the
-    source's life (a user who holds a slot keeps it); each frequency cap counts
-    the user's sends in their local day or ISO week, on one channel or all. A
-    request whose delivery key was claimed before (a retry or a resumed dispatch)
-    is admitted again without counting twice. Only sends a frequency cap counts
-    become frequency claims (``new_keys``): none for a source that opts out of
-    the global limits, none when the workspace has no frequency cap. The ledger
-    calls this inside its claim transaction (see :meth:`~tidings.storage.Ledger.claim`).
-    """
-    counts: dict[tuple[str, str, str | None], int] = {}
-
-    def bump(identity: str, channel: str, day: str, week: str) -> None:
-        for rule in frequency_caps:
-            if rule.channel is not None and rule.channel != channel:
-                continue
-            period = day if rule.period == "day" else week
-            k = (identity, period, rule.channel)
-            counts[k] = counts.get(k, 0) + 1
-
-    def under_frequency(req: ClaimRequest) -> bool:
-        for rule in frequency_caps:
-            if rule.channel is not None and rule.channel != req.channel:
-                continue
-            period = req.day if rule.period == "day" else req.week
-            if counts.get((req.identity, period, rule.channel), 0) >= rule.limit:
-                return False
-        return True
-
-    # A delivery key is kept (a frequency claim) only where a frequency cap counts
-    # it: without one, a repeat needs no recognising and the ledger writes no row.
-    counting = bool(frequency_caps)
-    for row in state.history:
-        bump(row.identity, row.channel, row.day, row.week)
-    claimed = set(state.claimed)
-    known = set(state.known_keys)
-    results: dict[str, ClaimResult] = {}
-    new_slots: list[str] = []
-    new_keys: list[ClaimRequest] = []
-    for req in requests:
-        repeat = req.key in known
-        if not (cap is None or req.identity in claimed or state.used + len(new_slots) < cap):
-            results[req.identity] = "targeting_cap"
-            continue
-        if not (repeat or not req.apply_frequency or under_frequency(req)):
-            results[req.identity] = "frequency_cap"
-            continue
-        results[req.identity] = "ok"
-        if cap is not None and req.identity not in claimed:
-            claimed.add(req.identity)
-            new_slots.append(req.identity)
-        if not repeat and counting and req.apply_frequency:
-            known.add(req.key)
-            new_keys.append(req)
-            bump(req.identity, req.channel, req.day, req.week)
-    return ClaimDecision(results, new_slots, new_keys)

@@ -19,10 +19,10 @@ from ..errors import (
     TidingsError,
 )
 from ..models.records import Delivery, Skip, SkipReason, delivery_key, encode_line
-from .eligibility import Eligible
+from .eligibility import Eligible, Entry, Timings, check
 from .plan import DispatchPlan
 
-__all__ = ["Ready", "render"]
+__all__ = ["Ready", "decide", "render"]
 
 
 class Ready(NamedTuple):
@@ -77,3 +77,15 @@ def render(plan: DispatchPlan, user: Eligible, *, encode: bool) -> Skip | Ready:
         to=user.address if channel != "webhook" else (str(payload.get("url", "")),),
     )
     return Ready(delivery, day, week, encode_line(delivery) if encode else None)
+
+
+def decide(plan: DispatchPlan, entries: list[Entry], *, encode: bool) -> list[Skip | Ready]:
+    """Check and render each entry: the per-user work, with no store and no ledger."""
+    timings: Timings = {}
+    verdicts: list[Skip | Ready] = []
+    for entry in entries:
+        verdict = check(plan, entry, timings)
+        verdicts.append(
+            render(plan, verdict, encode=encode) if isinstance(verdict, Eligible) else verdict
+        )
+    return verdicts

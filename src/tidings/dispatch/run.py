@@ -9,6 +9,11 @@ Per chunk (streaming; a chunk is the only thing in memory)::
 With ``workers`` above 1, worker processes check and render a chunk at a time
 while this process keeps the rest in chunk order: the same records come out for
 any number of workers.
+
+A bulletin dispatched to a chunk sink (:class:`~tidings.JsonLinesSink`) takes the
+encoded path (:func:`run_encoded`): store rows go to the workers undecoded, and
+ledger rows and JSON lines come back, so this process only claims, records and
+writes. Campaigns, record lists and other sinks take :func:`run_dispatch`.
 """
 
 from __future__ import annotations
@@ -16,47 +21,34 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
-import multiprocessing.connection
-import os
-import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from .._batching import CHUNK_SIZE, batched
-from ..models.records import Delivery, Record, Sink, Skip, Summary
+from ..models.records import Record, Sink, Skip, Summary
 from ..storage.base import Store
 from ..storage.ledger import Ledger
-from .audience import audience_profiles, bulletin_candidates, recipient_candidates
+from .audience import audience_profiles, bulletin_candidates, bulletin_rows, recipient_candidates
+from .caps import Wanted, admitted_under_cap, claim, reopen_held
 from .commit import Committer, Kept
-from .eligibility import (
-    Eligible,
-    Entry,
-    admitted_under_cap,
-    check,
-    claim,
-    reopen_held,
-    screen,
-)
+from .eligibility import Entry, screen
+from .encoded import Encoded, decide_rows, settle_encoded
 from .plan import Candidate, DispatchPlan, Recipient
-from .render import Ready, render
+from .render import Ready, decide
+from .workers import decide_in_worker, decide_rows_in_worker, init_worker, unpack, worker_ready
 
 __all__ = ["dispatch_bulletin", "dispatch_recipients", "run_dispatch"]
 
 logger = logging.getLogger(__name__)
 
-
-def decide(plan: DispatchPlan, entries: list[Entry], *, encode: bool) -> list[Skip | Ready]:
-    """Check and render each entry: the per-user work, with no store and no ledger."""
-    verdicts: list[Skip | Ready] = []
-    for entry in entries:
-        verdict = check(plan, entry)
-        verdicts.append(
-            render(plan, verdict, encode=encode) if isinstance(verdict, Eligible) else verdict
-        )
-    return verdicts
+# The names tests reach through this module (the workers' entry points).
+_init_worker = init_worker
+_worker_ready = worker_ready
+_decide_in_worker = decide_in_worker
+_decide_rows_in_worker = decide_rows_in_worker
 
 
 class _Chunk(NamedTuple):
@@ -79,78 +71,12 @@ def _settle(
             records[verdict.identity] = verdict
         else:
             ready.append(verdict)
+            records[verdict.delivery.identity] = verdict.delivery
             if verdict.line is not None:
                 lines[verdict.delivery.identity] = verdict.line
-    records.update(claim(plan, ledger, ready, ranked=ranked))
+    wanted = [Wanted(r.delivery.identity, r.delivery.idempotency_key, r.day, r.week) for r in ready]
+    records.update(claim(plan, ledger, wanted, ranked=ranked))
     return [records[i] for i in chunk.order if i in records], lines
-
-
-# -- worker processes ---------------------------------------------------------------------
-
-_WORKER_STATE: dict[str, Any] = {}
-"""The plan of the dispatch a worker process serves (set by its initializer)."""
-
-
-def _init_worker(plan: DispatchPlan, encode: bool) -> None:
-    _WORKER_STATE["plan"] = plan
-    _WORKER_STATE["encode"] = encode
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
-
-
-def _exit_with(parent_sentinel: int) -> None:
-    """Exit this worker as soon as the dispatching process is gone (even by kill -9).
-
-    A worker blocked on its task queue never learns otherwise: it would linger
-    for minutes holding memory and maybe files.
-    """
-    multiprocessing.connection.wait([parent_sentinel])
-    logger.warning("dispatching process %s is gone; worker %s exits", os.getppid(), os.getpid())
-    os._exit(1)
-
-
-def _worker_ready() -> bool:
-    return "plan" in _WORKER_STATE
-
-
-# Unpickling frozen slotted dataclasses runs Python code per object (their
-# ``__setstate__``), about ten times the cost of a tuple, and it happens in the
-# dispatching process, the bottleneck. So a worker sends its verdicts back as
-# plain tuples (the wire format of this module, never seen outside it) and
-# :func:`_unpack` rebuilds the same records.
-
-
-def _pack(verdicts: list[Skip | Ready]) -> list[tuple[Any, ...]]:
-    packed: list[tuple[Any, ...]] = []
-    for v in verdicts:
-        if isinstance(v, Skip):
-            packed.append((v.identity, v.reason, v.detail, v.field))
-        else:
-            d = v.delivery
-            packed.append(
-                (d.identity, d.payload, d.send_at, d.idempotency_key, d.to, v.day, v.week, v.line)
-            )
-    return packed
-
-
-def _unpack(plan: DispatchPlan, packed: list[tuple[Any, ...]]) -> list[Skip | Ready]:
-    source, source_id, channel = plan.source, plan.source_id, plan.message.channel
-    verdicts: list[Skip | Ready] = []
-    for values in packed:
-        if len(values) == 4:
-            identity, reason, detail, field_name = values
-            verdicts.append(Skip(source_id, identity, reason, detail, field_name))
-        else:
-            identity, payload, send_at, key, to, day, week, line = values
-            delivery = Delivery(source, source_id, identity, channel, payload, send_at, key, to)
-            verdicts.append(Ready(delivery, day, week, line))
-    return verdicts
-
-
-def _decide_in_worker(entries: list[Entry]) -> list[tuple[Any, ...]]:
-    plan: DispatchPlan = _WORKER_STATE["plan"]
-    return _pack(decide(plan, entries, encode=_WORKER_STATE["encode"]))
 
 
 def _worker_pool(plan: DispatchPlan, encode: bool, workers: int) -> ProcessPoolExecutor:
@@ -160,9 +86,54 @@ def _worker_pool(plan: DispatchPlan, encode: bool, workers: int) -> ProcessPoolE
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
+        initializer=init_worker,
         initargs=(plan, encode),
     )
+
+
+_W = TypeVar("_W")
+_R = TypeVar("_R")
+
+
+def _drive(
+    works: Iterable[_W],
+    *,
+    here: Callable[[_W], _R],
+    there: Callable[[_W], tuple[Callable[..., Any], tuple[Any, ...]]],
+    back: Callable[[Any], _R],
+    commit: Callable[[_W, _R], None],
+    pool: Callable[[], ProcessPoolExecutor] | None,
+    workers: int,
+) -> None:
+    """Decide each work item (``here``, or in a worker: ``there`` then ``back``), commit in order.
+
+    Without ``pool`` everything is decided here. With one, at most ``2 * workers``
+    items are in flight; until the first worker answers (a fresh interpreter
+    importing tidings takes a moment), this process decides items itself.
+    """
+    if pool is None:
+        for work in works:
+            commit(work, here(work))
+        return
+    in_flight: deque[tuple[_W, Future[Any]]] = deque()
+    with pool() as executor:
+        ready = executor.submit(_worker_ready)
+        try:
+            for work in works:
+                if not in_flight and not ready.done():
+                    commit(work, here(work))
+                    continue
+                fn, args = there(work)
+                in_flight.append((work, executor.submit(fn, *args)))
+                if len(in_flight) >= 2 * workers:
+                    done, future = in_flight.popleft()
+                    commit(done, back(future.result()))
+            while in_flight:
+                done, future = in_flight.popleft()
+                commit(done, back(future.result()))
+        except BaseException:
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 # -- the loop -----------------------------------------------------------------------------
@@ -220,40 +191,38 @@ def run_dispatch(
             return None
         records, entries = screen(plan, store, todo, admitted)
         if admitted is not None:
-            entries = reopen_held(plan, ledger, entries)
+            held = reopen_held(plan, ledger, [e.person.identity for e in entries if e.capped])
+            if held:
+                entries = [
+                    e._replace(capped=False) if e.person.identity in held else e for e in entries
+                ]
         return _Chunk([c.identity for c in todo], records, entries)
 
     def commit(chunk: _Chunk, verdicts: list[Skip | Ready]) -> None:
         committer.emit(*_settle(plan, ledger, chunk, verdicts, ranked=ranked))
 
+    works = (work for chunk in chunks if (work := screened(chunk)) is not None)
+    _finishing(
+        committer,
+        lambda: _drive(
+            works,
+            here=lambda work: decide(plan, work.entries, encode=encode),
+            there=lambda work: (_decide_in_worker, (work.entries,)),
+            back=lambda packed: unpack(plan, packed),
+            commit=commit,
+            pool=None
+            if workers == 1 or second is None
+            else lambda: _worker_pool(plan, encode, workers),
+            workers=workers,
+        ),
+    )
+    return committer.summary
+
+
+def _finishing(committer: Committer, run: Callable[[], None]) -> None:
+    """Run the loop, then mark the last chunk emitted (also when the loop fails)."""
     try:
-        if workers == 1 or second is None:
-            for chunk in chunks:
-                if (work := screened(chunk)) is not None:
-                    commit(work, decide(plan, work.entries, encode=encode))
-        else:
-            in_flight: deque[tuple[_Chunk, Future[list[tuple[Any, ...]]]]] = deque()
-            with _worker_pool(plan, encode, workers) as pool:
-                # A worker takes a moment to start (a fresh interpreter importing
-                # tidings); until one answers, this process decides the chunks itself.
-                ready = pool.submit(_worker_ready)
-                try:
-                    for chunk in chunks:
-                        if (work := screened(chunk)) is None:
-                            continue
-                        if not in_flight and not ready.done():
-                            commit(work, decide(plan, work.entries, encode=encode))
-                            continue
-                        in_flight.append((work, pool.submit(_decide_in_worker, work.entries)))
-                        if len(in_flight) >= 2 * workers:
-                            work, future = in_flight.popleft()
-                            commit(work, _unpack(plan, future.result()))
-                    while in_flight:
-                        work, future = in_flight.popleft()
-                        commit(work, _unpack(plan, future.result()))
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+        run()
     except BaseException:
         # The last chunk the sink took in full is still unmarked: mark it if the
         # ledger lets us (a failing ledger is the error already on its way up).
@@ -261,6 +230,78 @@ def run_dispatch(
             committer.finish()
         raise
     committer.finish()
+
+
+class _Rows(NamedTuple):
+    """A chunk of store rows for the encoded path, and who in it the cap pass left out."""
+
+    rows: list[tuple[Any, ...]]
+    capped: frozenset[str]
+
+
+def run_encoded(
+    plan: DispatchPlan,
+    rows: Iterable[tuple[Any, ...]],
+    *,
+    ledger: Ledger,
+    committer: Committer,
+    admitted: set[str] | None = None,
+    workers: int = 1,
+    chunk_size: int | None = None,
+) -> Summary:
+    """:func:`run_dispatch` for a bulletin's store rows and a chunk sink (the encoded path).
+
+    The same records, ledger rows, lines and order as :func:`run_dispatch` gives
+    for the same audience; what changes is where the work is done: workers decode
+    the rows, decide and encode; this process claims caps, records each chunk in
+    one transaction and writes its lines in one call.
+    """
+    size = CHUNK_SIZE if chunk_size is None else chunk_size
+    if size < 1 or workers < 1:
+        raise ValueError(f"chunk_size and workers must be at least 1, not {size} and {workers}")
+    sink = committer.chunks
+    assert sink is not None  # noqa: S101 - callers check it
+    skips = sink.include_skips
+    chunks = batched(rows, size)
+    first = next(chunks, None)
+    if first is None:
+        return committer.summary
+    second = next(chunks, None)
+    chunks = chain([first] if second is None else [first, second], chunks)
+    ranked = admitted is not None
+
+    def todo(chunk: list[tuple[Any, ...]]) -> _Rows | None:
+        done = committer.todo([row[0] for row in chunk])
+        if done:
+            chunk = [row for row in chunk if row[0] not in done]
+        if not chunk:
+            return None
+        if admitted is None:
+            return _Rows(chunk, frozenset())
+        capped = [row[0] for row in chunk if row[0] not in admitted]
+        return _Rows(chunk, frozenset(capped).difference(reopen_held(plan, ledger, capped)))
+
+    def commit(_: _Rows, encoded: Encoded) -> None:
+        if encoded.wanted:
+            refused = claim(plan, ledger, encoded.wanted, ranked=ranked)
+            settle_encoded(plan, encoded, refused, skips=skips)
+        committer.emit_encoded(encoded)
+
+    works: Iterator[_Rows] = (work for chunk in chunks if (work := todo(chunk)) is not None)
+    _finishing(
+        committer,
+        lambda: _drive(
+            works,
+            here=lambda work: decide_rows(plan, work.rows, work.capped, skips=skips),
+            there=lambda work: (_decide_rows_in_worker, (work.rows, work.capped, skips)),
+            back=lambda encoded: encoded,
+            commit=commit,
+            pool=None
+            if workers == 1 or second is None
+            else lambda: _worker_pool(plan, False, workers),
+            workers=workers,
+        ),
+    )
     return committer.summary
 
 
@@ -280,6 +321,15 @@ def dispatch_bulletin(
         if plan.cap is not None
         else None
     )
+    if committer.chunks is not None:
+        return run_encoded(
+            plan,
+            bulletin_rows(plan, store),
+            ledger=ledger,
+            committer=committer,
+            admitted=admitted,
+            workers=workers,
+        )
     return run_dispatch(
         plan,
         bulletin_candidates(plan, store),

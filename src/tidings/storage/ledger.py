@@ -21,6 +21,7 @@ from ..models.records import Delivery, Record
 from .outbox import DeliveryUpdate, MemoryOutbox, QueuedDelivery
 
 __all__ = [
+    "OUTCOME_COLUMNS",
     "ClaimDecider",
     "ClaimDecision",
     "ClaimRequest",
@@ -29,6 +30,8 @@ __all__ = [
     "FrequencyClaim",
     "Ledger",
     "MemoryLedger",
+    "OutcomeRow",
+    "outcome_row",
 ]
 
 
@@ -57,7 +60,7 @@ class Ledger(Protocol):
         In one transaction: read the :class:`ClaimState` of the requesters
         (``history``: with their counted frequency claims in the requests'
         weeks), call ``decide`` (the rule lives with the other eligibility rules,
-        :func:`tidings.dispatch.eligibility.decide_claims`), store the slots and
+        :func:`tidings.dispatch.caps.decide_claims`), store the slots and
         keys it takes. Returns the decision's result per identity.
         """
         ...
@@ -80,6 +83,20 @@ class Ledger(Protocol):
         as by :meth:`mark_emitted` first, in the same transaction (one write
         instead of two per chunk). ``version``: the version of the campaign or
         bulletin that produced the records, stored on each row (None: unversioned).
+        """
+        ...
+
+    def record_rows(
+        self,
+        rows: Sequence[OutcomeRow],
+        *,
+        dispatch_key: str,
+        emitted: tuple[str, Sequence[str]] | None = None,
+    ) -> None:
+        """:meth:`record` for outcomes already made rows (:func:`outcome_row`, by a worker).
+
+        Every row must belong to ``dispatch_key``; the same rules apply as for
+        :meth:`record`, in one transaction.
         """
         ...
 
@@ -213,34 +230,58 @@ ClaimDecider = Callable[[Sequence[ClaimRequest], ClaimState], ClaimDecision]
 """Decides a batch of claims from the ledger's current state (see :meth:`Ledger.claim`)."""
 
 
-def _outcome(
-    record: Record, dispatch_key: str, at: datetime, version: int | None
-) -> dict[str, Any]:
+OUTCOME_COLUMNS: tuple[str, ...] = (
+    "decided_at",
+    "source_id",
+    "identity",
+    "dispatch_key",
+    "state",
+    "reason",
+    "channel",
+    "send_at",
+    "idempotency_key",
+    "version",
+)
+"""The fields of a stored outcome, in :data:`OutcomeRow` order (and the SQL column order)."""
+
+OutcomeRow = tuple[
+    str, str, str, str, str, str | None, str | None, str | None, str | None, int | None
+]
+"""One outcome as a row of :data:`OUTCOME_COLUMNS`: what every ledger stores per record."""
+
+
+def outcome_row(
+    record: Record, dispatch_key: str, at: str, version: int | None = None
+) -> OutcomeRow:
+    """The outcome of ``record`` decided at ``at`` (ISO text): ``pending`` or ``skipped``.
+
+    ``version`` is the version of the campaign or bulletin that produced it.
+    """
     if isinstance(record, Delivery):
-        return {
-            "decided_at": at.isoformat(),
-            "source_id": record.source_id,
-            "identity": record.identity,
-            "dispatch_key": dispatch_key,
-            "state": "pending",
-            "reason": None,
-            "channel": record.channel,
-            "send_at": record.send_at.isoformat(),
-            "idempotency_key": record.idempotency_key,
-            "version": version,
-        }
-    return {
-        "decided_at": at.isoformat(),
-        "source_id": record.source_id,
-        "identity": record.identity,
-        "dispatch_key": dispatch_key,
-        "state": "skipped",
-        "reason": record.reason,
-        "channel": None,
-        "send_at": None,
-        "idempotency_key": None,
-        "version": version,
-    }
+        return (
+            at,
+            record.source_id,
+            record.identity,
+            dispatch_key,
+            "pending",
+            None,
+            record.channel,
+            record.send_at.isoformat(),
+            record.idempotency_key,
+            version,
+        )
+    return (
+        at,
+        record.source_id,
+        record.identity,
+        dispatch_key,
+        "skipped",
+        record.reason,
+        None,
+        None,
+        None,
+        version,
+    )
 
 
 class MemoryLedger:
@@ -308,21 +349,34 @@ class MemoryLedger:
         version: int | None = None,
     ) -> None:
         """See :meth:`Ledger.record`."""
+        at_text = at.isoformat()
+        rows = [outcome_row(r, dispatch_key, at_text, version) for r in records]
+        self.record_rows(rows, dispatch_key=dispatch_key, emitted=emitted)
+
+    def record_rows(
+        self,
+        rows: Sequence[OutcomeRow],
+        *,
+        dispatch_key: str,
+        emitted: tuple[str, Sequence[str]] | None = None,
+    ) -> None:
+        """See :meth:`Ledger.record_rows`."""
         with self._lock:
             if emitted is not None:
                 self._mark_emitted(emitted[0], dispatch_key, emitted[1])
-            for record in records:
-                ident = (record.source_id, dispatch_key, record.identity)
+            for values in rows:
+                source_id, identity = values[1], values[2]
+                ident = (source_id, dispatch_key, identity)
                 if ident in self._emitted:
                     continue
-                rows = self._outcomes.setdefault(record.source_id, [])
-                row = _outcome(record, dispatch_key, at, version)
+                row: dict[str, Any] = dict(zip(OUTCOME_COLUMNS, values, strict=True))
+                stored = self._outcomes.setdefault(source_id, [])
                 position = self._outcome_index.get(ident)
                 if position is None:
-                    self._outcome_index[ident] = len(rows)
-                    rows.append(row)
+                    self._outcome_index[ident] = len(stored)
+                    stored.append(row)
                 else:
-                    rows[position] = row
+                    stored[position] = row
 
     def mark_emitted(self, source_id: str, dispatch_key: str, identities: Sequence[str]) -> None:
         """See :meth:`Ledger.mark_emitted`."""

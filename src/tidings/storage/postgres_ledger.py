@@ -30,7 +30,16 @@ import psycopg
 
 from ..models.records import Delivery, Record
 from ._pg import Connections, require_schema
-from .ledger import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
+from .ledger import (
+    OUTCOME_COLUMNS,
+    ClaimDecider,
+    ClaimRequest,
+    ClaimResult,
+    ClaimState,
+    FrequencyClaim,
+    OutcomeRow,
+    outcome_row,
+)
 from .outbox import (
     DELIVERY_STATES,
     DeliveryUpdate,
@@ -38,23 +47,22 @@ from .outbox import (
     delivery_from_dict,
     outbox_rows,
 )
-from .sqlite_ledger import _OUTCOME_COLUMNS, _outcome_row
 
 __all__ = ["PostgresLedger", "PostgresRegistry"]
 
 _UPDATES: Final = ", ".join(
     f"{c} = excluded.{c}"
-    for c in _OUTCOME_COLUMNS
+    for c in OUTCOME_COLUMNS
     if c not in ("source_id", "dispatch_key", "identity")
 )
 _RECORD: Final = (
-    f"INSERT INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}) "
-    f"VALUES ({', '.join(['%s'] * len(_OUTCOME_COLUMNS))}) "
+    f"INSERT INTO outcomes ({', '.join(OUTCOME_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(OUTCOME_COLUMNS))}) "
     "ON CONFLICT (source_id, dispatch_key, identity) "
     f"DO UPDATE SET {_UPDATES} WHERE outcomes.emitted = false"
 ).encode()
 _OUTCOMES: Final = (
-    f"SELECT {', '.join(_OUTCOME_COLUMNS)} FROM outcomes WHERE source_id = %s ORDER BY seq"
+    f"SELECT {', '.join(OUTCOME_COLUMNS)} FROM outcomes WHERE source_id = %s ORDER BY seq"
 ).encode()
 
 
@@ -196,7 +204,18 @@ class PostgresLedger:
         version: int | None = None,
     ) -> None:
         """See :meth:`Ledger.record`: one transaction, with ``emitted`` if given."""
-        rows = [_outcome_row(r, dispatch_key, at.isoformat(), version) for r in records]
+        at_text = at.isoformat()
+        rows = [outcome_row(r, dispatch_key, at_text, version) for r in records]
+        self.record_rows(rows, dispatch_key=dispatch_key, emitted=emitted)
+
+    def record_rows(
+        self,
+        rows: Sequence[OutcomeRow],
+        *,
+        dispatch_key: str,
+        emitted: tuple[str, Sequence[str]] | None = None,
+    ) -> None:
+        """See :meth:`Ledger.record_rows`: one transaction, one ``executemany``."""
         marks = emitted is not None and bool(emitted[1])
         if not rows and not marks:
             return
@@ -263,7 +282,7 @@ class PostgresLedger:
         """See :meth:`Ledger.outcomes`."""
         with self._connections.connection() as conn:
             rows = conn.execute(_OUTCOMES, [source_id]).fetchall()
-        return [dict(zip(_OUTCOME_COLUMNS, row, strict=True)) for row in rows]
+        return [dict(zip(OUTCOME_COLUMNS, row, strict=True)) for row in rows]
 
     def sources(self) -> list[str]:
         """See :meth:`Ledger.sources`."""

@@ -75,8 +75,10 @@ from typing import Any, ClassVar, Final, TypeVar
 
 from .._batching import batched
 from ..errors import TidingsError, TriggerDataError
+from ..models.filters import AudienceQuery
 from ..models.users import UserEvent, UserProfile
 from ._connect import connect, ensure_column
+from ._sqlite_rows import PROFILE_COLUMNS
 from ._sql_store import SQLStoreReads, event_rows, profile_row
 from ._sqlite_filters import SQLiteFilterCompiler, udf_cond, udf_json_eq
 from .memory import BATCH_SIZE
@@ -253,6 +255,11 @@ class SQLiteStore(SQLStoreReads):
 
         A generator, so ``close()`` (or dropping it) releases the cursor at once.
         """
+        for rows in self._batches(sql, params):
+            yield from map(build, rows)
+
+    def _batches(self, sql: str, params: Sequence[object]) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of a query in batches of up to 1,000, the lock held per batch."""
         with self._guard:
             cursor = self._connection().execute(sql, params)
         try:
@@ -261,10 +268,22 @@ class SQLiteStore(SQLStoreReads):
                     rows = cursor.fetchmany(_FETCH_SIZE)
                 if not rows:
                     return
-                yield from map(build, rows)
+                yield rows
         finally:
             with self._guard:
                 cursor.close()
+
+    def iter_audience_rows(
+        self, query: AudienceQuery, *, now: datetime
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of :meth:`iter_audience` undecoded, in batches of up to 1,000.
+
+        Each row holds ``identity, name, email, push_tokens, timezone, properties``
+        with the push tokens and properties as this store's JSON text: a dispatch
+        hands them to worker processes as they are (see ``tidings.dispatch.audience``).
+        """
+        statement, params = self._audience(query, now, PROFILE_COLUMNS)
+        return self._batches(statement, params)
 
     # -- writes -----------------------------------------------------------------------
 

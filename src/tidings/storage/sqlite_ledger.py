@@ -16,41 +16,19 @@ from typing import Any
 
 from ..models.records import Delivery, Record
 from ._connect import connect, ensure_column
-from .ledger import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
+from .ledger import (
+    OUTCOME_COLUMNS,
+    ClaimDecider,
+    ClaimRequest,
+    ClaimResult,
+    ClaimState,
+    FrequencyClaim,
+    OutcomeRow,
+    outcome_row,
+)
 from .outbox import DeliveryUpdate, QueuedDelivery, SQLiteOutbox
 
 __all__ = ["SQLiteLedger"]
-
-
-def _outcome_row(
-    record: Record, dispatch_key: str, at: str, version: int | None = None
-) -> tuple[Any, ...]:
-    """One outcome as a row in ``_OUTCOME_COLUMNS`` order (the hot path of SQLite writes)."""
-    if isinstance(record, Delivery):
-        return (
-            at,
-            record.source_id,
-            record.identity,
-            dispatch_key,
-            "pending",
-            None,
-            record.channel,
-            record.send_at.isoformat(),
-            record.idempotency_key,
-            version,
-        )
-    return (
-        at,
-        record.source_id,
-        record.identity,
-        dispatch_key,
-        "skipped",
-        record.reason,
-        None,
-        None,
-        None,
-        version,
-    )
 
 
 _SCHEMA = """
@@ -89,20 +67,6 @@ CREATE TABLE IF NOT EXISTS freq_claims (
 );
 CREATE INDEX IF NOT EXISTS freq_claims_user ON freq_claims (identity, week, day);
 """
-
-_OUTCOME_COLUMNS = (
-    "decided_at",
-    "source_id",
-    "identity",
-    "dispatch_key",
-    "state",
-    "reason",
-    "channel",
-    "send_at",
-    "idempotency_key",
-    "version",
-)
-
 
 _DECISION_KEY = ("source_id", "dispatch_key", "identity")
 
@@ -251,12 +215,23 @@ class SQLiteLedger:
         version: int | None = None,
     ) -> None:
         """See :meth:`Ledger.record`: one IMMEDIATE transaction, with ``emitted`` if given."""
-        rows = [_outcome_row(r, dispatch_key, at.isoformat(), version) for r in records]
+        at_text = at.isoformat()
+        rows = [outcome_row(r, dispatch_key, at_text, version) for r in records]
+        self.record_rows(rows, dispatch_key=dispatch_key, emitted=emitted)
+
+    def record_rows(
+        self,
+        rows: Sequence[OutcomeRow],
+        *,
+        dispatch_key: str,
+        emitted: tuple[str, Sequence[str]] | None = None,
+    ) -> None:
+        """See :meth:`Ledger.record_rows`: one IMMEDIATE transaction, one ``executemany``."""
         marks = emitted is not None and bool(emitted[1])
         if not rows and not marks:
             return
         updates = ", ".join(
-            f"{c} = excluded.{c}" for c in _OUTCOME_COLUMNS if c not in _DECISION_KEY
+            f"{c} = excluded.{c}" for c in OUTCOME_COLUMNS if c not in _DECISION_KEY
         )
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -265,8 +240,8 @@ class SQLiteLedger:
                     self._mark_emitted(emitted[0], dispatch_key, emitted[1])
                 if rows:
                     self._conn.executemany(
-                        f"INSERT INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}) "  # noqa: S608 - fixed column names
-                        f"VALUES ({', '.join('?' * len(_OUTCOME_COLUMNS))}) "
+                        f"INSERT INTO outcomes ({', '.join(OUTCOME_COLUMNS)}) "  # noqa: S608 - fixed column names
+                        f"VALUES ({', '.join('?' * len(OUTCOME_COLUMNS))}) "
                         "ON CONFLICT (source_id, dispatch_key, identity) "
                         f"DO UPDATE SET {updates} WHERE emitted = 0",
                         rows,
@@ -331,11 +306,11 @@ class SQLiteLedger:
     def outcomes(self, source_id: str) -> list[dict[str, Any]]:
         """See :meth:`Ledger.outcomes`."""
         cursor = self._write(
-            f"SELECT {', '.join(_OUTCOME_COLUMNS)} FROM outcomes "  # noqa: S608 - fixed column names
+            f"SELECT {', '.join(OUTCOME_COLUMNS)} FROM outcomes "  # noqa: S608 - fixed column names
             "WHERE source_id = ? ORDER BY seq",
             (source_id,),
         )
-        return [dict(zip(_OUTCOME_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+        return [dict(zip(OUTCOME_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
 
     def sources(self) -> list[str]:
         """See :meth:`Ledger.sources`."""

@@ -1,0 +1,98 @@
+"""The encoded path: a bulletin's chunk of store rows decided into ledger rows and JSON lines.
+
+When the sink takes whole chunks of JSON lines (:class:`~tidings.JsonLinesSink`),
+the per-user work of a chunk ends where it is done, in a worker process when there
+are some: profiles are decoded from the store's rows there, and what comes back
+is what the dispatching process stores and writes as it is (the outcome rows of
+the ledger, the sink's lines, the chunk's counts). The dispatching process then
+only claims caps, writes the ledger in one transaction per chunk and forwards
+the lines. The records are the ones :func:`~tidings.dispatch.render.decide`
+makes on the other path: one rule for each, in eligibility, render and caps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from ..models.records import Skip, Summary, encode_line
+from ..storage.ledger import OutcomeRow, outcome_row
+from .caps import Wanted
+from .eligibility import Entry, Person
+from .plan import DispatchPlan
+from .render import decide
+
+__all__ = ["Encoded", "decide_rows", "settle_encoded"]
+
+
+class Encoded(NamedTuple):
+    """A chunk decided and encoded: one outcome row and one line (or None) per candidate.
+
+    ``summary`` counts the records already final; the deliveries still waiting for
+    their cap claims (``wanted``, at ``positions``) are counted when settled.
+    """
+
+    identities: list[str]
+    rows: list[OutcomeRow]
+    lines: list[str | None]
+    summary: Summary
+    positions: list[int]
+    wanted: list[Wanted]
+
+
+def decide_rows(
+    plan: DispatchPlan, rows: Sequence[Sequence[Any]], capped: frozenset[str], *, skips: bool
+) -> Encoded:
+    """Decide a chunk of store rows (see :meth:`Person.from_row`) and encode the outcomes.
+
+    ``capped`` holds the users the targeting-cap pass left out; ``skips`` says
+    whether the sink writes skip lines (else their line is None).
+    """
+    entries = [Entry(Person.from_row(row), None, row[0] in capped) for row in rows]
+    at, key = plan.now.isoformat(), plan.dispatch_key
+    claims = plan.claims
+    encoded = Encoded([], [], [], Summary(), [], [])
+    identities, out_rows, lines, summary = (
+        encoded.identities,
+        encoded.rows,
+        encoded.lines,
+        encoded.summary,
+    )
+    for verdict in decide(plan, entries, encode=False):
+        if isinstance(verdict, Skip):
+            identities.append(verdict.identity)
+            out_rows.append(outcome_row(verdict, key, at))
+            lines.append(encode_line(verdict) if skips else None)
+            summary.add(verdict)
+            continue
+        delivery = verdict.delivery
+        if claims:
+            encoded.positions.append(len(out_rows))
+            encoded.wanted.append(
+                Wanted(delivery.identity, delivery.idempotency_key, verdict.day, verdict.week)
+            )
+        else:
+            summary.add(delivery)
+        identities.append(delivery.identity)
+        out_rows.append(outcome_row(delivery, key, at))
+        lines.append(encode_line(delivery))
+    return encoded
+
+
+def settle_encoded(
+    plan: DispatchPlan, encoded: Encoded, refused: dict[str, Skip], *, skips: bool
+) -> None:
+    """Apply the cap claims' answers to an encoded chunk (in place) and count its deliveries.
+
+    ``refused`` holds the Skip of each waiting delivery that did not get its slot.
+    """
+    at, key = plan.now.isoformat(), plan.dispatch_key
+    summary = encoded.summary
+    for position, wanted in zip(encoded.positions, encoded.wanted, strict=True):
+        skip = refused.get(wanted.identity)
+        if skip is None:
+            summary.add_outcome("sent", None)  # as Summary.add counts a Delivery
+            continue
+        encoded.rows[position] = outcome_row(skip, key, at)
+        encoded.lines[position] = encode_line(skip) if skips else None
+        summary.add(skip)

@@ -1,0 +1,113 @@
+"""Worker processes of a dispatch: their start, their exit, and the work they take.
+
+A worker is a fresh interpreter (``spawn``) holding the dispatch's plan. It takes a
+chunk at a time: entries to check and render (the record path, verdicts sent back
+as plain tuples), or store rows to decide and encode (the encoded path,
+:mod:`~tidings.dispatch.encoded`). Nothing it sends back needs Python code to
+unpickle, since unpickling runs in the dispatching process, the bottleneck.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from ..models.records import Delivery, Skip
+from .eligibility import Entry
+from .encoded import Encoded, decide_rows
+from .plan import DispatchPlan
+from .render import Ready, decide
+
+__all__ = [
+    "decide_in_worker",
+    "decide_rows_in_worker",
+    "init_worker",
+    "pack",
+    "unpack",
+    "worker_ready",
+]
+
+logger = logging.getLogger(__name__)
+
+_WORKER_STATE: dict[str, Any] = {}
+"""The plan of the dispatch a worker process serves (set by its initializer)."""
+
+
+def init_worker(plan: DispatchPlan, encode: bool) -> None:
+    """The initializer of a worker: keep the plan; exit with the dispatching process."""
+    _WORKER_STATE["plan"] = plan
+    _WORKER_STATE["encode"] = encode
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    """Exit this worker as soon as the dispatching process is gone (even by kill -9).
+
+    A worker blocked on its task queue never learns otherwise: it would linger
+    for minutes holding memory and maybe files.
+    """
+    multiprocessing.connection.wait([parent_sentinel])
+    logger.warning("dispatching process %s is gone; worker %s exits", os.getppid(), os.getpid())
+    os._exit(1)
+
+
+def worker_ready() -> bool:
+    """True once the worker holds its plan (the first task answers when it has started)."""
+    return "plan" in _WORKER_STATE
+
+
+# Unpickling frozen slotted dataclasses runs Python code per object (their
+# ``__setstate__``), about ten times the cost of a tuple, and it happens in the
+# dispatching process. So a worker sends its verdicts back as plain tuples (the
+# wire format of this module, never seen outside it) and :func:`unpack` rebuilds
+# the same records.
+
+
+def pack(verdicts: list[Skip | Ready]) -> list[tuple[Any, ...]]:
+    """Verdicts as plain tuples (undone by :func:`unpack`)."""
+    packed: list[tuple[Any, ...]] = []
+    for v in verdicts:
+        if isinstance(v, Skip):
+            packed.append((v.identity, v.reason, v.detail, v.field))
+        else:
+            d = v.delivery
+            packed.append(
+                (d.identity, d.payload, d.send_at, d.idempotency_key, d.to, v.day, v.week, v.line)
+            )
+    return packed
+
+
+def unpack(plan: DispatchPlan, packed: list[tuple[Any, ...]]) -> list[Skip | Ready]:
+    """The verdicts :func:`pack` packed."""
+    source, source_id, channel = plan.source, plan.source_id, plan.message.channel
+    verdicts: list[Skip | Ready] = []
+    for values in packed:
+        if len(values) == 4:
+            identity, reason, detail, field_name = values
+            verdicts.append(Skip(source_id, identity, reason, detail, field_name))
+        else:
+            identity, payload, send_at, key, to, day, week, line = values
+            delivery = Delivery(source, source_id, identity, channel, payload, send_at, key, to)
+            verdicts.append(Ready(delivery, day, week, line))
+    return verdicts
+
+
+def decide_in_worker(entries: list[Entry]) -> list[tuple[Any, ...]]:
+    """The record path's task: check and render ``entries``, verdicts packed."""
+    plan: DispatchPlan = _WORKER_STATE["plan"]
+    return pack(decide(plan, entries, encode=_WORKER_STATE["encode"]))
+
+
+def decide_rows_in_worker(
+    rows: Sequence[Sequence[Any]], capped: frozenset[str], skips: bool
+) -> Encoded:
+    """The encoded path's task: decide and encode a chunk of store rows."""
+    plan: DispatchPlan = _WORKER_STATE["plan"]
+    return decide_rows(plan, rows, capped, skips=skips)
