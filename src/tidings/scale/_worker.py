@@ -35,7 +35,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from .._batching import CHUNK_SIZE, batched
 from ..audience.control import hash_fraction
 from ..dispatch.audience import audience_profiles, bulletin_candidates
-from ..dispatch.eligibility import may_take_a_slot, select_under_cap
+from ..dispatch.caps import may_take_a_slot, select_under_cap
 from ..dispatch.plan import DispatchPlan
 from ..dispatch.run import run_dispatch
 from ..models.records import Summary
@@ -122,7 +122,7 @@ def _plugin(name: str) -> DispatchPlugin:
 def rank_partition(name: str, store: ParquetStore, partition: str, remaining: int) -> Ranked:
     """A partition's ``remaining`` lowest hash ranks among users who may take a slot.
 
-    The one-process pass (:func:`~tidings.dispatch.eligibility.admitted_under_cap`)
+    The one-process pass (:func:`~tidings.dispatch.caps.admitted_under_cap`)
     over one partition: users holding a slot already are left out (they keep it),
     the rest are ranked by (source, identity). The global choice is the
     ``remaining`` lowest of the partitions' lists together (:func:`merge_ranks`).
@@ -145,7 +145,7 @@ def merge_ranks(remaining: int, partitions: list[str], *ranked: Ranked) -> dict[
     """The ``remaining`` lowest ranks of all partitions, grouped by partition.
 
     The top-k of the union of every partition's top-k is the global top-k: the
-    same users :func:`~tidings.dispatch.eligibility.select_under_cap` picks from
+    same users :func:`~tidings.dispatch.caps.select_under_cap` picks from
     the whole audience in one process.
     """
     tagged = sorted(
