@@ -20,7 +20,7 @@ Inside another model (a campaign holding messages) pydantic's wrapping applies;
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -121,14 +121,14 @@ def check_size(text: str, limit: int, field: str) -> None:
         raise PayloadTooLargeError(size, limit, field=field)
 
 
-def json_size_bound(texts: Iterable[str]) -> int:
+def json_size_bound(texts: Collection[str]) -> int:
     r"""An upper bound on the UTF-8 bytes these strings take inside JSON, quotes included.
 
     With ``ensure_ascii=False`` a character becomes at most six bytes (``\u001f``);
     anything else it may become (an escape of two bytes, UTF-8 of up to four) is
     shorter. Lets a size check skip serialising a payload that cannot be too large.
     """
-    return sum(6 * len(text) + 2 for text in texts)
+    return 6 * sum(map(len, texts)) + 2 * len(texts)
 
 
 def check_header(value: str, field: str) -> None:
@@ -334,6 +334,9 @@ class ChannelMessage(BaseModel):
         trigger: Mapping[str, Any] | None,
         namespaces: Mapping[str, Any],
     ) -> dict[str, str]:
-        compiled = self._compiled
+        # The render hot path: read the private attribute from pydantic's store
+        # directly (``self._compiled`` goes through ``BaseModel.__getattr__``).
+        private = self.__pydantic_private__
+        compiled: CompiledTemplates = private["_compiled"] if private else self._compiled
         compiled.check_trigger(trigger, self._channel)
         return compiled.render(profile, trigger, namespaces)

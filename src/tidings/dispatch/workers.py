@@ -9,6 +9,7 @@ unpickle, since unpickling runs in the dispatching process, the bottleneck.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -42,6 +43,10 @@ def init_worker(plan: DispatchPlan, encode: bool) -> None:
     """The initializer of a worker: keep the plan; exit with the dispatching process."""
     _WORKER_STATE["plan"] = plan
     _WORKER_STATE["encode"] = encode
+    # Everything imported and compiled so far lives as long as the worker: keep
+    # it out of the collector's full passes, which a worker's churn of small
+    # per-user objects would otherwise trigger over and over.
+    gc.freeze()
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
