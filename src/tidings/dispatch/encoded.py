@@ -61,7 +61,7 @@ def decide_rows(
     for verdict in decide(plan, entries, encode=False):
         if isinstance(verdict, Skip):
             identities.append(verdict.identity)
-            out_rows.append(outcome_row(verdict, key, at))
+            out_rows.append(outcome_row(verdict, key, at, plan.version))
             lines.append(encode_line(verdict) if skips else None)
             summary.add(verdict)
             continue
@@ -74,7 +74,7 @@ def decide_rows(
         else:
             summary.add(delivery)
         identities.append(delivery.identity)
-        out_rows.append(outcome_row(delivery, key, at))
+        out_rows.append(outcome_row(delivery, key, at, plan.version))
         lines.append(encode_line(delivery))
     return encoded
 
@@ -93,6 +93,6 @@ def settle_encoded(
         if skip is None:
             summary.add_outcome("sent", None)  # as Summary.add counts a Delivery
             continue
-        encoded.rows[position] = outcome_row(skip, key, at)
+        encoded.rows[position] = outcome_row(skip, key, at, plan.version)
         encoded.lines[position] = encode_line(skip) if skips else None
         summary.add(skip)
