@@ -78,9 +78,9 @@ from ..errors import TidingsError, TriggerDataError
 from ..models.filters import AudienceQuery
 from ..models.users import UserEvent, UserProfile
 from ._connect import connect, ensure_column
-from ._sqlite_rows import PROFILE_COLUMNS
 from ._sql_store import SQLStoreReads, event_rows, profile_row
 from ._sqlite_filters import SQLiteFilterCompiler, udf_cond, udf_json_eq
+from ._sqlite_rows import PROFILE_COLUMNS
 from .memory import BATCH_SIZE
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
