@@ -212,6 +212,31 @@ def test_progress_forwards_encoded_lines_and_flush(tmp_path):
     assert (progress.count, progress.sent) == (1, 1)
 
 
+def test_progress_takes_whole_chunks_so_the_cli_gets_the_encoded_path(tmp_path):
+    import io
+    from datetime import UTC, datetime
+
+    from tidings.cli._dispatch import Progress
+    from tidings.dispatch.commit import ChunkSink
+    from tidings.models.records import Delivery, Skip, encode_line
+    from tidings.sinks import JsonLinesSink
+    from tidings.storage.ledger import outcome_row
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    delivery = Delivery("bulletin", "b", "u1", "push", {"title": "t"}, at, "k", ("tok",))
+    skip = Skip("bulletin", "b", "u2", "no_push_token")
+    rows = [outcome_row(r, "d", at.isoformat(), 1) for r in (delivery, skip)]
+    lines = [encode_line(delivery), encode_line(skip)]
+    out = tmp_path / "d.jsonl"
+    with JsonLinesSink(out, include_skips=True) as sink:
+        progress = Progress(sink, io.StringIO(), enabled=False)
+        assert isinstance(progress, ChunkSink)
+        assert progress.include_skips
+        progress.write_lines(lines, rows)
+    assert out.read_text(encoding="utf-8") == "".join(line + "\n" for line in lines)
+    assert (progress.count, progress.sent) == (2, 1)
+
+
 def _bad_profiles(tmp_path):
     path = tmp_path / "profiles.jsonl"
     lines = [

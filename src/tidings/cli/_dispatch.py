@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from ..models.records import Delivery, Record
 from ..sinks import JsonLinesSink
+from ..storage.ledger import OutcomeRow
 from ._command import EXIT_ERROR, EXIT_OK, Command, output_error, read_object
 from ._workspace import DB_HELP, db_argument, on_parquet, open_workspace
 
@@ -42,6 +43,23 @@ class Progress:
         self.sink.write_encoded(record, line)
         self._count(record)
 
+    @property
+    def include_skips(self) -> bool:
+        """Whether the wrapped file sink writes skip lines (the encoded path asks)."""
+        return self.sink.include_skips
+
+    def write_lines(self, lines: Sequence[str], rows: Sequence[OutcomeRow]) -> None:
+        """Pass on a chunk of lines the dispatch workers encoded, and count it.
+
+        The live counter then counts the records whose lines the file receives:
+        without ``--skips`` the skipped users are left out of it (the
+        summary printed at the end counts everyone).
+        """
+        self.sink.write_lines(lines, rows)
+        self.count += len(rows)
+        self.sent += sum(1 for row in rows if row[4] == "pending")
+        self._tick()
+
     def __call__(self, record: Record) -> None:
         """Pass the record on and count it."""
         self.sink(record)
@@ -51,6 +69,9 @@ class Progress:
         self.count += 1
         if isinstance(record, Delivery):
             self.sent += 1
+        self._tick()
+
+    def _tick(self) -> None:
         if self.enabled:
             now = time.monotonic()
             if now - self._last_draw >= 0.2:
