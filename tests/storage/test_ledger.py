@@ -79,7 +79,8 @@ def test_cap_never_exceeded_by_several_processes_sharing_one_file(tmp_path):
     path = str(tmp_path / "shared.db")
     SQLiteLedger(path).close()
     cap = 137
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: a fork while another test's threads hold a lock can hang the child.
+    ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     workers = [ctx.Process(target=_claim_worker, args=(path, w, cap, queue)) for w in range(4)]
     for proc in workers:
