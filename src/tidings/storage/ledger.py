@@ -284,7 +284,39 @@ def outcome_row(
     )
 
 
-class MemoryLedger:
+class RecordsAsRows:
+    """:meth:`Ledger.record` for a ledger that stores outcome rows (every ledger here).
+
+    The records become their outcome rows (:func:`outcome_row`) and go through the
+    ledger's own :meth:`record_rows`, the one write path of both dispatch routes.
+    """
+
+    def record(
+        self,
+        records: Iterable[Record],
+        *,
+        dispatch_key: str,
+        at: datetime,
+        emitted: tuple[str, Sequence[str]] | None = None,
+        version: int | None = None,
+    ) -> None:
+        """See :meth:`Ledger.record`: one transaction, with ``emitted`` if given."""
+        at_text = at.isoformat()
+        rows = [outcome_row(r, dispatch_key, at_text, version) for r in records]
+        self.record_rows(rows, dispatch_key=dispatch_key, emitted=emitted)
+
+    def record_rows(
+        self,
+        rows: Sequence[OutcomeRow],
+        *,
+        dispatch_key: str,
+        emitted: tuple[str, Sequence[str]] | None = None,
+    ) -> None:
+        """See :meth:`Ledger.record_rows` (each ledger stores the rows its own way)."""
+        raise NotImplementedError
+
+
+class MemoryLedger(RecordsAsRows):
     """An in-memory ledger (tests, previews, single-process services)."""
 
     def __init__(self) -> None:
@@ -338,20 +370,6 @@ class MemoryLedger:
         """See :meth:`Ledger.claimed`."""
         held = self._claims.get(source_id, set())
         return {i for i in identities if i in held}
-
-    def record(
-        self,
-        records: Iterable[Record],
-        *,
-        dispatch_key: str,
-        at: datetime,
-        emitted: tuple[str, Sequence[str]] | None = None,
-        version: int | None = None,
-    ) -> None:
-        """See :meth:`Ledger.record`."""
-        at_text = at.isoformat()
-        rows = [outcome_row(r, dispatch_key, at_text, version) for r in records]
-        self.record_rows(rows, dispatch_key=dispatch_key, emitted=emitted)
 
     def record_rows(
         self,

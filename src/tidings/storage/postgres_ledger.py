@@ -22,13 +22,13 @@ A serialisation failure or deadlock is retried inside (:class:`~tidings.storage.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Final
 
 import psycopg
 
-from ..models.records import Delivery, Record
+from ..models.records import Delivery
 from ._pg import Connections, require_schema
 from .ledger import (
     OUTCOME_COLUMNS,
@@ -38,7 +38,7 @@ from .ledger import (
     ClaimState,
     FrequencyClaim,
     OutcomeRow,
-    outcome_row,
+    RecordsAsRows,
 )
 from .outbox import (
     DELIVERY_STATES,
@@ -76,7 +76,7 @@ def _open(dsn: str, schema: str | None, connections: Connections | None) -> Conn
     return opened
 
 
-class PostgresLedger:
+class PostgresLedger(RecordsAsRows):
     """A ledger in PostgreSQL; safe to share between processes and machines.
 
     Args:
@@ -193,20 +193,6 @@ class PostgresLedger:
             return decision.results
 
         return self._connections.transaction(work)
-
-    def record(
-        self,
-        records: Iterable[Record],
-        *,
-        dispatch_key: str,
-        at: datetime,
-        emitted: tuple[str, Sequence[str]] | None = None,
-        version: int | None = None,
-    ) -> None:
-        """See :meth:`Ledger.record`: one transaction, with ``emitted`` if given."""
-        at_text = at.isoformat()
-        rows = [outcome_row(r, dispatch_key, at_text, version) for r in records]
-        self.record_rows(rows, dispatch_key=dispatch_key, emitted=emitted)
 
     def record_rows(
         self,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..models.records import Delivery, Record
+from ..models.records import Delivery
 from ._connect import connect, ensure_column
 from .ledger import (
     OUTCOME_COLUMNS,
@@ -24,7 +24,7 @@ from .ledger import (
     ClaimState,
     FrequencyClaim,
     OutcomeRow,
-    outcome_row,
+    RecordsAsRows,
 )
 from .outbox import DeliveryUpdate, QueuedDelivery, SQLiteOutbox
 
@@ -69,9 +69,18 @@ CREATE INDEX IF NOT EXISTS freq_claims_user ON freq_claims (identity, week, day)
 """
 
 _DECISION_KEY = ("source_id", "dispatch_key", "identity")
+_RECORD = (
+    f"INSERT INTO outcomes ({', '.join(OUTCOME_COLUMNS)}) "  # noqa: S608 - fixed column names
+    f"VALUES ({', '.join('?' * len(OUTCOME_COLUMNS))}) "
+    "ON CONFLICT (source_id, dispatch_key, identity) "
+    "DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in OUTCOME_COLUMNS if c not in _DECISION_KEY)
+    + " WHERE emitted = 0"
+)
+"""Stores one outcome row, unless that decision was already emitted (the crash rule)."""
 
 
-class SQLiteLedger:
+class SQLiteLedger(RecordsAsRows):
     """A ledger in an SQLite file (WAL); safe to share between processes.
 
     One connection per ledger, used under a lock so threads may share it.
@@ -205,20 +214,6 @@ class SQLiteLedger:
                 raise
             return decision.results
 
-    def record(
-        self,
-        records: Iterable[Record],
-        *,
-        dispatch_key: str,
-        at: datetime,
-        emitted: tuple[str, Sequence[str]] | None = None,
-        version: int | None = None,
-    ) -> None:
-        """See :meth:`Ledger.record`: one IMMEDIATE transaction, with ``emitted`` if given."""
-        at_text = at.isoformat()
-        rows = [outcome_row(r, dispatch_key, at_text, version) for r in records]
-        self.record_rows(rows, dispatch_key=dispatch_key, emitted=emitted)
-
     def record_rows(
         self,
         rows: Sequence[OutcomeRow],
@@ -230,22 +225,13 @@ class SQLiteLedger:
         marks = emitted is not None and bool(emitted[1])
         if not rows and not marks:
             return
-        updates = ", ".join(
-            f"{c} = excluded.{c}" for c in OUTCOME_COLUMNS if c not in _DECISION_KEY
-        )
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 if emitted is not None and marks:
                     self._mark_emitted(emitted[0], dispatch_key, emitted[1])
                 if rows:
-                    self._conn.executemany(
-                        f"INSERT INTO outcomes ({', '.join(OUTCOME_COLUMNS)}) "  # noqa: S608 - fixed column names
-                        f"VALUES ({', '.join('?' * len(OUTCOME_COLUMNS))}) "
-                        "ON CONFLICT (source_id, dispatch_key, identity) "
-                        f"DO UPDATE SET {updates} WHERE emitted = 0",
-                        rows,
-                    )
+                    self._conn.executemany(_RECORD, rows)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
