@@ -9,7 +9,9 @@ See docs/errors.md.
 
 from __future__ import annotations
 
+import inspect
 import math
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 import tidings
+import tidings.errors as errors
 from tidings import (
     ArgumentError,
     DataError,
@@ -668,3 +671,34 @@ def test_a_fail_answer_keeps_the_typed_error(workspace):
     assert isinstance(result.error, DataError)
     assert result.error.rule == "cycle"
     assert result.error.field == "ExternalTrigger.v.me"
+
+
+def _every_error_class() -> list[type[errors.TidingsError]]:
+    found: list[type[errors.TidingsError]] = []
+    todo: list[type[errors.TidingsError]] = [errors.TidingsError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+@pytest.mark.parametrize("cls", _every_error_class(), ids=lambda c: c.__name__)
+def test_every_error_survives_pickling(cls: type[errors.TidingsError]) -> None:
+    """Errors raised in worker processes (pool or Dask) reach the caller intact."""
+    params = inspect.signature(cls.__init__).parameters
+    kwargs: dict[str, object] = {"field": "push.title"}
+    if "line" in params:
+        kwargs.update(line=3, column=7, source_line="{{ x | nope }}")
+    if "keys" in params:
+        error = cls(["b", "a"], **kwargs)  # type: ignore[call-arg]
+    elif "size" in params:
+        error = cls(5000, 4096, **kwargs)  # type: ignore[call-arg]
+    else:
+        error = cls("bad input", **kwargs)  # type: ignore[call-arg]
+    error.__cause__ = ValueError("root")
+    clone = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert type(clone) is cls
+    assert str(clone) == str(error)
+    assert clone.__dict__ == error.__dict__
+    assert clone.args == error.args

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["ErrorCode", "TidingsError"]
 
@@ -49,3 +49,20 @@ class TidingsError(Exception):
         if self.field:
             return f"{self.field}: {self.message}"
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by state, not by constructor arguments.
+
+        Errors cross process boundaries (dispatch workers, Dask workers), and many
+        subclasses take keyword-only or computed constructor arguments that the
+        default ``Exception`` pickling (``cls(*args)``) cannot replay.
+        """
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[TidingsError], args: tuple[Any, ...], state: dict[str, Any]) -> TidingsError:
+    """Recreate a pickled error without calling its ``__init__``."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
