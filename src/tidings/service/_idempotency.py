@@ -13,9 +13,12 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["Answer", "IdempotencyStore", "body_digest"]
+__all__ = ["IDEMPOTENCY_HEADER", "Answer", "IdempotencyStore", "body_digest"]
+
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+"""The request header naming a call, so that a retry gets the first answer."""
 
 
 def body_digest(body: object) -> str:

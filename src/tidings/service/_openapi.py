@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from ._bodies import JSON_LINES_TYPES
+
 __all__ = [
     "ACTIVITY",
     "CREATED",
@@ -18,6 +20,7 @@ __all__ = [
     "STATS",
     "TRIGGERED",
     "UPLOADED",
+    "UPLOAD_BODY",
     "read_responses",
     "write_responses",
 ]
@@ -111,3 +114,18 @@ def read_responses(success: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
         401: _json("Missing or wrong credentials", FAIL),
         429: _json("The account's rate limit is reached (see Retry-After)", FAIL),
     }
+
+
+UPLOAD_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            **{
+                media_type: {"schema": {"type": "string"}}
+                for media_type in sorted(JSON_LINES_TYPES)
+            },
+        },
+    }
+}
+"""``/1/upload``'s body: a JSON object, or JSON Lines as text."""

@@ -1,166 +1,37 @@
-"""The vendor's request bodies, parsed and validated in one place into typed requests.
+"""External Trigger bodies: recipients by identity or email, shared or per-recipient data.
 
-Bodies: the Bulletins API (raise a business event), External Trigger (recipients
-by identity or email, one data object for every recipient or one per recipient; up
-to 5 campaigns in one ``/2`` call), Create Campaign, Message via Identity. A body
-that breaks a rule becomes a :class:`Refusal` carrying the vendor's documented
-message (the workspace answers ``{"status": "fail", ...}``); a valid one becomes a
-typed request the workspace turns into dispatch plans.
+One data object for every recipient or one per recipient; up to 5 campaigns in one
+``/2`` call. A valid body becomes a :class:`TriggerRequest` the workspace turns into
+dispatch plans.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
-from .dispatch import Recipient
-from .errors import DataError, DefinitionError, MissingTriggerKeyError
-from .models.addresses import normalize_email
-from .models.data import DataLimits, check_data
-from .models.definitions import (
-    MAX_EVENT_KEY_LENGTH,
-    BusinessEventDefinition,
-    ExternalTriggerCampaign,
-)
-from .models.instants import check_instant
-from .models.trigger import trigger_size
+from ..dispatch import Recipient
+from ..errors import MissingTriggerKeyError
+from ..models.addresses import normalize_email
+from ..models.definitions import ExternalTriggerCampaign
+from ..models.trigger import trigger_size
+from ._common import MALFORMED, Refusal, incorrect, request_key
 
 __all__ = [
     "MAX_CAMPAIGNS_PER_CALL",
-    "MAX_PROPERTY_VALUE_BYTES",
-    "MAX_UPLOAD_RECORDS",
     "RECIPIENT_KEYS",
     "Addressee",
-    "BusinessEventRequest",
     "CampaignCall",
-    "Refusal",
     "TriggerRequest",
-    "body_problem",
-    "campaign_from_api",
     "campaign_id",
     "check_trigger_request",
     "count_recipients",
-    "identity_message",
-    "parse_business_event",
     "parse_campaign_calls",
     "parse_trigger",
-    "request_key",
     "resolve_recipients",
-    "upload_profile_or_event",
-    "upload_records",
 ]
-
-MAX_PROPERTY_VALUE_BYTES = 512
-"""Business event property values are limited to 512 bytes (vendor rule)."""
-
-MALFORMED = "Malformed body: expected a JSON object"
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """A request the vendor's API would refuse, with its documented message."""
-
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class BusinessEventRequest:
-    """A valid Bulletins API body: which event, its properties, when, what, who."""
-
-    definition: BusinessEventDefinition
-    properties: dict[str, str]
-    when: datetime
-    name: str
-    creator: str
-
-
-@dataclass(frozen=True, slots=True)
-class TriggerRequest:
-    """A valid External Trigger body: the recipients as named, in order, and the shared data."""
-
-    recipients: tuple[Addressee, ...]
-    shared: Mapping[str, Any] | None
-
-
-def _describe(value: object) -> str:
-    return "null" if value is None else str(value)
-
-
-def _incorrect(name: str, value: object) -> Refusal:
-    return Refusal(f'"{name}" has an incorrect value - {_describe(value)}')
-
-
-def request_key(body: object, *, strict: bool) -> str | Refusal | None:
-    """The body's ``idempotency_key``: a non-empty string, or None when absent.
-
-    ``strict`` (External Trigger) refuses a key of the wrong type; the Bulletins
-    API ignores it.
-    """
-    key = body.get("idempotency_key") if isinstance(body, Mapping) else None
-    if isinstance(key, str) and key:
-        return key
-    if strict and key is not None:
-        return Refusal('"idempotency_key" has an incorrect value - must be a string')
-    return None
-
-
-def _parse_when(value: object, now: datetime) -> datetime | None:
-    if value == "now":
-        return now
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        try:
-            return check_instant(datetime.fromtimestamp(float(value), UTC))
-        except (OverflowError, OSError, ValueError):
-            return None
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-            # Too close to the ends of the calendar to compute a send time with.
-            return check_instant(
-                parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-            )
-        except ValueError:
-            return None
-    return None
-
-
-def parse_business_event(
-    body: object, events: Mapping[str, BusinessEventDefinition], now: datetime
-) -> BusinessEventRequest | Refusal:
-    """Validate a Bulletins API body against the defined business ``events``."""
-    if not isinstance(body, Mapping):
-        return Refusal(MALFORMED)
-    name = body.get("business_event")
-    if not isinstance(name, str) or name not in events:
-        return Refusal("Business Event Not Found")
-    definition = events[name]
-    when = _parse_when(body.get("when"), now)
-    if when is None:
-        return _incorrect("when", body.get("when"))
-    instance_name = body.get("name")
-    if not isinstance(instance_name, str) or not instance_name:
-        return _incorrect("name", instance_name)
-    creator = body.get("c-by")
-    if not isinstance(creator, str) or not creator:
-        return _incorrect("c-by", creator)
-    properties = body.get("properties")
-    if not isinstance(properties, Mapping):
-        return _incorrect("properties", properties)
-    for key, value in properties.items():
-        if not isinstance(key, str) or len(key) > MAX_EVENT_KEY_LENGTH:
-            return Refusal(f"Event key {str(key)[:40]!r} exceeds {MAX_EVENT_KEY_LENGTH} characters")
-        if not isinstance(value, str):
-            return Refusal(f"Property {key} must be a string")
-        if len(value.encode()) > MAX_PROPERTY_VALUE_BYTES:
-            return Refusal(f"Property {key} value exceeds {MAX_PROPERTY_VALUE_BYTES} bytes")
-    for required in definition.properties:
-        if required not in properties:
-            return Refusal(f"Property {required} missing")
-    return BusinessEventRequest(definition, dict(properties), when, instance_name, creator)
 
 
 def campaign_id(body: object) -> str | Refusal:
@@ -189,15 +60,23 @@ class Addressee:
     trigger: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TriggerRequest:
+    """A valid External Trigger body: the recipients as named, in order, and the shared data."""
+
+    recipients: tuple[Addressee, ...]
+    shared: Mapping[str, Any] | None
+
+
 def _addresses(name: str, value: object) -> list[str] | Refusal:
     """The non-empty strings of ``to.<name>`` (one string or a list of them)."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        return _incorrect(name, value)
+        return incorrect(name, value)
     for item in value:
         if not isinstance(item, str) or not item:
-            return _incorrect(name, item)
+            return incorrect(name, item)
     return value
 
 
@@ -206,7 +85,7 @@ def _email(name: str, value: str) -> str | Refusal:
     try:
         return normalize_email(value)
     except ValueError:
-        return _incorrect(name, value)
+        return incorrect(name, value)
 
 
 # The vendor's Send APIs (Message via Identity) spell the keys with a capital.
@@ -234,7 +113,7 @@ def _to_object(to: Mapping[str, Any]) -> list[Addressee] | Refusal:
             return Refusal(
                 f'"to.{unsupported[0]}" is not supported: name recipients by "identity" or "email"'
             )
-        return _incorrect("to.identity", to.get("identity"))
+        return incorrect("to.identity", to.get("identity"))
     addressees: list[Addressee] = []
     for key in named:
         values = _addresses(f"to.{key}", to[key])
@@ -262,13 +141,13 @@ def _to_entry(i: int, entry: object) -> Addressee | Refusal:
     if identity is None and entry.get("email") is not None:
         email = entry["email"]
         if not isinstance(email, str) or not email:
-            return _incorrect(f"to[{i}].email", email)
+            return incorrect(f"to[{i}].email", email)
         normalized = _email(f"to[{i}].email", email)
         if isinstance(normalized, Refusal):
             return normalized
         return Addressee(email=normalized, trigger=data)
     if not isinstance(identity, str) or not identity:
-        return _incorrect(f"to[{i}].identity", identity)
+        return incorrect(f"to[{i}].identity", identity)
     return Addressee(identity=identity, trigger=data)
 
 
@@ -298,7 +177,7 @@ def parse_trigger(body: Mapping[str, Any]) -> TriggerRequest | Refusal:
                 return addressee
             recipients.append(addressee)
     else:
-        return _incorrect("to", to)
+        return incorrect("to", to)
     return TriggerRequest(tuple(recipients), shared)
 
 
@@ -381,13 +260,13 @@ def parse_campaign_calls(body: object) -> list[CampaignCall] | Refusal:
     if "d" in body:
         entries = body["d"]
         if not isinstance(entries, list) or not entries:
-            return _incorrect("d", entries)
+            return incorrect("d", entries)
         where = "d"
         bodies: list[object] = list(entries)
     elif "campaign_id_list" in body:
         ids = body["campaign_id_list"]
         if not isinstance(ids, list) or not ids:
-            return _incorrect("campaign_id_list", ids)
+            return incorrect("campaign_id_list", ids)
         where = "campaign_id_list"
         common = {k: v for k, v in body.items() if k not in ("campaign_id_list", "idempotency_key")}
         bodies = [{**common, "campaign_id": cid} for cid in ids]
@@ -450,149 +329,4 @@ def check_trigger_request(
             campaign.message.check_trigger(shared)
         except MissingTriggerKeyError as exc:
             return Refusal(exc.message)
-    return None
-
-
-def campaign_from_api(body: Mapping[str, Any]) -> dict[str, Any]:
-    """Accept the Create Campaign API shape (``channel`` + ``content``) as well as ours.
-
-    Raises:
-        DefinitionError: ``content`` or ``audience`` is not an object.
-    """
-    data = dict(body)
-    if "content" in data and "message" not in data:
-        content = data.pop("content")
-        if not isinstance(content, Mapping):
-            raise DefinitionError('"content" must be an object', field="content")
-        channel = data.pop("channel", content.get("channel"))
-        data["message"] = {**content, "channel": channel}
-    audience = data.pop("audience", None)
-    if isinstance(audience, Mapping):
-        data.setdefault("filters", audience.get("filters", ()))
-    elif audience is not None:
-        raise DefinitionError('"audience" must be an object', field="audience")
-    return data
-
-
-def identity_message(body: object, fresh_key: Callable[[], str]) -> dict[str, Any] | Refusal:
-    """The campaign definition of a Message via Identity body (validated by the caller).
-
-    Its id is ``identity:`` plus the request's idempotency key, or ``fresh_key()``.
-    """
-    if not isinstance(body, Mapping):
-        return Refusal(MALFORMED)
-    content = body.get("content")
-    if not isinstance(content, Mapping):
-        return _incorrect("content", content)
-    definition = {
-        key: body[key]
-        for key in ("filters", "control_group", "targeting_cap", "schedule")
-        if key in body
-    }
-    definition["name"] = str(body.get("name") or "Message via Identity")
-    definition["message"] = dict(content)
-    key = body.get("idempotency_key")
-    definition["id"] = f"identity:{key or fresh_key()}"[:MAX_EVENT_KEY_LENGTH]
-    return definition
-
-
-MAX_UPLOAD_RECORDS: Final = 1000
-"""The vendor's limit on records in one Upload Profiles / Upload Events call."""
-
-# profileData keys that are the profile's own fields, not properties (the vendor's names).
-_PROFILE_FIELDS: Final = {"Name": "name", "Email": "email", "Timezone": "timezone"}
-
-
-def upload_records(body: object) -> list[Any] | Refusal:
-    """The records (``d``) of an Upload Profiles / Upload Events body: 1 to 1000 of them."""
-    if not isinstance(body, Mapping):
-        return Refusal(MALFORMED)
-    records = body.get("d")
-    if not isinstance(records, list) or not records:
-        return _incorrect("d", records)
-    if len(records) > MAX_UPLOAD_RECORDS:
-        return Refusal(f"Too many records: {len(records)} (at most {MAX_UPLOAD_RECORDS} per call)")
-    return records
-
-
-def _upload_time(record: Mapping[str, Any], now: datetime) -> datetime | Refusal:
-    ts = record.get("ts")
-    if ts is None:
-        return now
-    if isinstance(ts, bool) or not isinstance(ts, int | float | str):
-        return _incorrect("ts", ts)
-    if isinstance(ts, str) and ts.isdigit():
-        ts = int(ts)
-    when = _parse_when(ts, now)
-    return when if when is not None else _incorrect("ts", ts)
-
-
-def upload_profile_or_event(
-    record: object, existing: Callable[[str], Any], now: datetime
-) -> dict[str, Any] | Refusal:
-    """One upload record as a profile or event dict (``{"profile": ...}`` or ``{"event": ...}``).
-
-    ``{"identity": ..., "type": "profile", "profileData": {...}}``: ``Name``,
-    ``Email`` and ``Timezone`` are the profile's fields, every other key a property,
-    merged into the stored profile (``existing(identity)``: a profile or None).
-    ``{"identity": ..., "type": "event", "evtName": ..., "evtData": {...}, "ts":
-    epoch seconds}`` (``ts`` defaults to now). The caller validates the dict.
-    """
-    if not isinstance(record, Mapping):
-        return Refusal("Record must be an object")
-    identity = record.get("identity")
-    if not isinstance(identity, str) or not identity:
-        for other in ("objectId", "FBID", "GPID"):
-            if other in record:
-                return Refusal(f'"{other}" is not supported: name the user by "identity"')
-        return _incorrect("identity", identity)
-    kind = record.get("type")
-    if kind == "event":
-        name = record.get("evtName")
-        if not isinstance(name, str) or not name:
-            return _incorrect("evtName", name)
-        data = record.get("evtData", {})
-        if not isinstance(data, Mapping):
-            return _incorrect("evtData", data)
-        when = _upload_time(record, now)
-        if isinstance(when, Refusal):
-            return when
-        event = {"identity": identity, "name": name, "properties": dict(data), "timestamp": when}
-        return {"event": event}
-    if kind != "profile":
-        return _incorrect("type", kind)
-    data = record.get("profileData")
-    if not isinstance(data, Mapping):
-        return _incorrect("profileData", data)
-    stored = existing(identity)
-    profile: dict[str, Any] = (
-        stored.model_dump() if stored is not None else {"identity": identity, "properties": {}}
-    )
-    properties = dict(profile.get("properties") or {})
-    for key, value in data.items():
-        if key in _PROFILE_FIELDS:
-            profile[_PROFILE_FIELDS[key]] = value
-        else:
-            properties[key] = value
-    profile["properties"] = properties
-    return {"profile": profile}
-
-
-_BODY_LIMITS = DataLimits(max_items=5_000_000)
-"""Request bodies: the default bounds, but room for a million recipients per call."""
-
-
-def body_problem(body: object) -> DataError | None:
-    """Why a body is not plain, bounded JSON-like data (None when it is, or not a mapping).
-
-    Runs before anything reads the body, so a cycle, a lone surrogate or a
-    5,000-digit integer never reaches ``json.dumps`` or the encoder. A body that
-    is not a mapping is left to each entry point ("Malformed body").
-    """
-    if not isinstance(body, Mapping):
-        return None
-    try:
-        check_data(body, "", _BODY_LIMITS)
-    except DataError as exc:
-        return exc
     return None
