@@ -10,7 +10,7 @@ from tidings.storage import MemoryRegistry, SQLiteRegistry
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def registry(request, tmp_path):
     if request.param == "postgres":
-        from tidings.storage.postgres_ledger import PostgresRegistry
+        from tidings.storage.postgres_registry import PostgresRegistry
 
         reg = PostgresRegistry(request.getfixturevalue("postgres_dsn"))
     else:

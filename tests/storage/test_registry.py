@@ -9,7 +9,7 @@ from tidings.storage import MemoryRegistry, Registry, SQLiteRegistry
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def registry(request, tmp_path):
     if request.param == "postgres":
-        from tidings.storage.postgres_ledger import PostgresRegistry
+        from tidings.storage.postgres_registry import PostgresRegistry
 
         reg = PostgresRegistry(request.getfixturevalue("postgres_dsn"))
     else:

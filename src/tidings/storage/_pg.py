@@ -37,6 +37,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Connections",
     "migrate",
+    "open_checked",
     "schema_version",
 ]
 
@@ -347,3 +348,17 @@ def require_schema(connections: Connections) -> None:
         f"{SCHEMA_VERSION}: run `tidings migrate --db <dsn>` first",
         field="schema",
     )
+
+
+def open_checked(dsn: str, schema: str | None, connections: Connections | None) -> Connections:
+    """``connections``, or new ones to ``dsn``, checked to hold the current schema.
+
+    Connections opened here are closed again when the check fails.
+    """
+    opened = connections or Connections(dsn, schema=schema)
+    try:
+        require_schema(opened)
+    except BaseException:
+        opened.close()
+        raise
+    return opened

@@ -11,30 +11,35 @@ A delivery's status goes ``pending -> sent -> delivered | failed``:
 
 Rows are keyed by the delivery's idempotency key, so queueing the same delivery
 again (a resumed dispatch, a file queued twice) changes nothing. The ledgers
-(:class:`~tidings.storage.ledger.MemoryLedger`,
-:class:`~tidings.storage.sqlite_ledger.SQLiteLedger`) expose these operations
-through the :class:`~tidings.storage.ledger.Ledger` protocol and delegate here.
+(:class:`~tidings.storage.memory_ledger.MemoryLedger`,
+:class:`~tidings.storage.sqlite_ledger.SQLiteLedger`,
+:class:`~tidings.storage.postgres_ledger.PostgresLedger`) expose the
+:class:`Outbox` operations through the :class:`~tidings.storage.ledger.Ledger`
+protocol and forward them (:class:`OutboxForwarding`) to their own outbox:
+:class:`MemoryOutbox` here, :class:`~tidings.storage.sqlite_outbox.SQLiteOutbox`,
+:class:`~tidings.storage.postgres_outbox.PostgresOutbox`.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
-import sqlite3
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ..models.records import Delivery
 
 __all__ = [
+    "DELIVERY_STATES",
     "DeliveryState",
     "DeliveryUpdate",
     "MemoryOutbox",
+    "Outbox",
+    "OutboxForwarding",
     "QueuedDelivery",
-    "SQLiteOutbox",
     "delivery_from_dict",
     "outbox_rows",
 ]
@@ -132,6 +137,82 @@ def delivery_from_dict(data: dict[str, Any]) -> Delivery:
     )
 
 
+class Outbox(Protocol):
+    """The senders' outbox: deliveries queued, taken for sending, and settled."""
+
+    def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
+        """Put deliveries in the outbox as ``pending``, due at ``at``; return how many are new.
+
+        Keyed by idempotency key: a delivery already queued (in any state) is left as is.
+        """
+        ...
+
+    def take_due(
+        self,
+        limit: int,
+        *,
+        now: datetime,
+        lease: float,
+        channels: Collection[str] | None = None,
+    ) -> list[QueuedDelivery]:
+        """Atomically take up to ``limit`` due deliveries for sending (they become ``sent``).
+
+        Due: ``pending`` with ``due <= now``, or ``sent`` whose lease ran out (a sender
+        died). A taken row counts one attempt and is leased for ``lease`` seconds.
+        ``channels`` limits the take to the sender's channels. Oldest due first.
+        """
+        ...
+
+    def settle(self, updates: Sequence[DeliveryUpdate], *, now: datetime) -> None:
+        """Store senders' answers for taken (``sent``) deliveries, in one transaction.
+
+        A row that is no longer ``sent`` (already settled) is left alone, so an
+        acknowledged delivery is never reopened.
+        """
+        ...
+
+    def delivery_counts(self, source_id: str | None = None) -> dict[str, int]:
+        """Outbox rows per state (every state present, zeros included), of a source or all."""
+        ...
+
+    def delivery_states(self, source_id: str) -> list[dict[str, Any]]:
+        """Every outbox row of a source: key, identity, channel, state, attempts, last error."""
+        ...
+
+
+class OutboxForwarding:
+    """The :class:`Outbox` half of a ledger: every call goes to the ledger's ``_outbox``."""
+
+    _outbox: Outbox
+
+    def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
+        """See :meth:`Outbox.queue`."""
+        return self._outbox.queue(deliveries, at=at)
+
+    def take_due(
+        self,
+        limit: int,
+        *,
+        now: datetime,
+        lease: float,
+        channels: Collection[str] | None = None,
+    ) -> list[QueuedDelivery]:
+        """See :meth:`Outbox.take_due`."""
+        return self._outbox.take_due(limit, now=now, lease=lease, channels=channels)
+
+    def settle(self, updates: Sequence[DeliveryUpdate], *, now: datetime) -> None:
+        """See :meth:`Outbox.settle`."""
+        self._outbox.settle(updates, now=now)
+
+    def delivery_counts(self, source_id: str | None = None) -> dict[str, int]:
+        """See :meth:`Outbox.delivery_counts`."""
+        return self._outbox.delivery_counts(source_id)
+
+    def delivery_states(self, source_id: str) -> list[dict[str, Any]]:
+        """See :meth:`Outbox.delivery_states`."""
+        return self._outbox.delivery_states(source_id)
+
+
 def _row(
     delivery: Delivery, state: str, attempts: int, error: str | None, code: int | None
 ) -> dict[str, Any]:
@@ -148,7 +229,7 @@ def _row(
 
 
 class MemoryOutbox:
-    """The outbox of :class:`~tidings.storage.ledger.MemoryLedger`."""
+    """The outbox of :class:`~tidings.storage.memory_ledger.MemoryLedger`."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -156,7 +237,7 @@ class MemoryOutbox:
         self._open: dict[str, None] = {}  # keys not yet delivered or failed, in queue order
 
     def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
-        """See :meth:`tidings.storage.ledger.Ledger.queue`."""
+        """See :meth:`Outbox.queue`."""
         added = 0
         with self._lock:
             for delivery in deliveries:
@@ -182,7 +263,7 @@ class MemoryOutbox:
         lease: float,
         channels: Collection[str] | None = None,
     ) -> list[QueuedDelivery]:
-        """See :meth:`tidings.storage.ledger.Ledger.take_due`."""
+        """See :meth:`Outbox.take_due`."""
         moment = now.timestamp()
         taken: list[QueuedDelivery] = []
         with self._lock:
@@ -206,7 +287,7 @@ class MemoryOutbox:
         return taken
 
     def settle(self, updates: Sequence[DeliveryUpdate], *, now: datetime) -> None:
-        """See :meth:`tidings.storage.ledger.Ledger.settle`."""
+        """See :meth:`Outbox.settle`."""
         with self._lock:
             for update in updates:
                 row = self._rows.get(update.key)
@@ -221,7 +302,7 @@ class MemoryOutbox:
                     self._open.pop(update.key, None)
 
     def delivery_counts(self, source_id: str | None = None) -> dict[str, int]:
-        """See :meth:`tidings.storage.ledger.Ledger.delivery_counts`."""
+        """See :meth:`Outbox.delivery_counts`."""
         counts: dict[str, int] = dict.fromkeys(DELIVERY_STATES, 0)
         with self._lock:
             for row in self._rows.values():
@@ -230,160 +311,10 @@ class MemoryOutbox:
         return counts
 
     def delivery_states(self, source_id: str) -> list[dict[str, Any]]:
-        """See :meth:`tidings.storage.ledger.Ledger.delivery_states`."""
+        """See :meth:`Outbox.delivery_states`."""
         with self._lock:
             return [
                 _row(row["delivery"], row["state"], row["attempts"], row["error"], row["code"])
                 for row in self._rows.values()
                 if row["delivery"].source_id == source_id
             ]
-
-
-OUTBOX_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL UNIQUE,
-    source_id TEXT NOT NULL,
-    identity TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    delivery TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    code INTEGER,
-    due REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, due);
-CREATE INDEX IF NOT EXISTS outbox_source ON outbox (source_id, state);
-"""
-"""The outbox table (in the ledger's file); ``due`` is seconds since the epoch."""
-
-
-class SQLiteOutbox:
-    """The outbox of :class:`~tidings.storage.sqlite_ledger.SQLiteLedger`, on its connection.
-
-    Every write is one ``BEGIN IMMEDIATE`` transaction, so two ``tidings send``
-    processes on one file never take the same row while its lease holds.
-    """
-
-    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
-        self._conn = conn
-        self._lock = lock
-        conn.executescript(OUTBOX_SCHEMA)
-
-    def _transaction(self, work: Any) -> Any:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(self._conn)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            return result
-
-    def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
-        """See :meth:`tidings.storage.ledger.Ledger.queue`."""
-        rows = outbox_rows(deliveries, at)
-        if not rows:
-            return 0
-
-        def work(conn: sqlite3.Connection) -> int:
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT INTO outbox (key, source_id, identity, channel, delivery, state, due) "
-                "VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (key) DO NOTHING",
-                rows,
-            )
-            return conn.total_changes - before
-
-        return int(self._transaction(work))
-
-    def take_due(
-        self,
-        limit: int,
-        *,
-        now: datetime,
-        lease: float,
-        channels: Collection[str] | None = None,
-    ) -> list[QueuedDelivery]:
-        """See :meth:`tidings.storage.ledger.Ledger.take_due`."""
-        moment = now.timestamp()
-        only = sorted(channels) if channels is not None else None
-        where = "state IN ('pending', 'sent') AND due <= ?"
-        params: list[Any] = [moment]
-        if only is not None:
-            where += f" AND channel IN ({','.join('?' * len(only))})"
-            params.extend(only)
-        params.append(limit)
-
-        def work(conn: sqlite3.Connection) -> list[QueuedDelivery]:
-            rows = conn.execute(
-                f"SELECT seq, delivery, attempts FROM outbox WHERE {where} "  # noqa: S608 - placeholders only
-                "ORDER BY due, seq LIMIT ?",
-                params,
-            ).fetchall()
-            conn.executemany(
-                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, due = ? WHERE seq = ?",
-                [(moment + lease, seq) for seq, _, _ in rows],
-            )
-            return [
-                QueuedDelivery(delivery_from_dict(json.loads(text)), attempts)
-                for _, text, attempts in rows
-            ]
-
-        result: list[QueuedDelivery] = self._transaction(work)
-        return result
-
-    def settle(self, updates: Sequence[DeliveryUpdate], *, now: datetime) -> None:
-        """See :meth:`tidings.storage.ledger.Ledger.settle`."""
-        rows = [
-            (
-                u.state,
-                max(0, u.attempts - 1),
-                u.error,
-                u.code,
-                (u.due or now).timestamp(),
-                u.key,
-            )
-            for u in updates
-        ]
-        if not rows:
-            return
-
-        def work(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE outbox SET state = ?, attempts = attempts + ?, last_error = ?, "
-                "code = ?, due = ? WHERE key = ? AND state = 'sent'",
-                rows,
-            )
-
-        self._transaction(work)
-
-    def delivery_counts(self, source_id: str | None = None) -> dict[str, int]:
-        """See :meth:`tidings.storage.ledger.Ledger.delivery_counts`."""
-        counts: dict[str, int] = dict.fromkeys(DELIVERY_STATES, 0)
-        with self._lock:
-            if source_id is None:
-                rows = self._conn.execute(
-                    "SELECT state, COUNT(*) FROM outbox GROUP BY state"
-                ).fetchall()
-            else:
-                rows = self._conn.execute(
-                    "SELECT state, COUNT(*) FROM outbox WHERE source_id = ? GROUP BY state",
-                    (source_id,),
-                ).fetchall()
-        for state, count in rows:
-            counts[state] = int(count)
-        return counts
-
-    def delivery_states(self, source_id: str) -> list[dict[str, Any]]:
-        """See :meth:`tidings.storage.ledger.Ledger.delivery_states`."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT key, source_id, identity, channel, state, attempts, last_error, code "
-                "FROM outbox WHERE source_id = ? ORDER BY seq",
-                (source_id,),
-            ).fetchall()
-        names = ("key", "source_id", "identity", "channel", "state", "attempts", "last_error")
-        return [dict(zip((*names, "code"), row, strict=True)) for row in rows]

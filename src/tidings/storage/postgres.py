@@ -36,7 +36,8 @@ from ._sql_store import SQLStoreReads, event_rows, profile_row
 from .memory import BATCH_SIZE
 
 if TYPE_CHECKING:
-    from .postgres_ledger import PostgresLedger, PostgresRegistry
+    from .postgres_ledger import PostgresLedger
+    from .postgres_registry import PostgresRegistry
 
 __all__ = ["PostgresStore", "open_postgres"]
 
@@ -253,7 +254,8 @@ def open_postgres(
         ArgumentError: the database cannot be reached, or its schema is missing or
             at another version (the message says to run ``tidings migrate``).
     """
-    from .postgres_ledger import PostgresLedger, PostgresRegistry
+    from .postgres_ledger import PostgresLedger
+    from .postgres_registry import PostgresRegistry
 
     try:
         connections = Connections(dsn, schema=schema)

@@ -1,4 +1,4 @@
-"""The PostgreSQL ledger and registry: decisions and definitions shared by many processes.
+"""The PostgreSQL ledger: claims and outcomes shared by many processes and machines.
 
 Cap claims are exact under concurrency without table locks. One claim transaction
 (READ COMMITTED):
@@ -21,32 +21,17 @@ A serialisation failure or deadlock is retried inside (:class:`~tidings.storage.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any, Final
 
 import psycopg
 
-from ..models.records import Delivery
-from ._pg import Connections, require_schema
-from .ledger import (
-    OUTCOME_COLUMNS,
-    ClaimDecider,
-    ClaimRequest,
-    ClaimResult,
-    ClaimState,
-    FrequencyClaim,
-    OutcomeRow,
-    RecordsAsRows,
-)
-from .outbox import (
-    DELIVERY_STATES,
-    DeliveryUpdate,
-    QueuedDelivery,
-    delivery_from_dict,
-    outbox_rows,
-)
+from ._pg import Connections, open_checked
+from .claims import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
+from .outbox import OutboxForwarding
+from .outcomes import OUTCOME_COLUMNS, OutcomeRow, RecordsAsRows
+from .postgres_outbox import PostgresOutbox
+from .postgres_registry import PostgresRegistry as PostgresRegistry
 
 __all__ = ["PostgresLedger", "PostgresRegistry"]
 
@@ -66,17 +51,7 @@ _OUTCOMES: Final = (
 ).encode()
 
 
-def _open(dsn: str, schema: str | None, connections: Connections | None) -> Connections:
-    opened = connections or Connections(dsn, schema=schema)
-    try:
-        require_schema(opened)
-    except BaseException:
-        opened.close()
-        raise
-    return opened
-
-
-class PostgresLedger(RecordsAsRows):
+class PostgresLedger(RecordsAsRows, OutboxForwarding):
     """A ledger in PostgreSQL; safe to share between processes and machines.
 
     Args:
@@ -89,7 +64,8 @@ class PostgresLedger(RecordsAsRows):
     def __init__(
         self, dsn: str = "", *, schema: str | None = None, connections: Connections | None = None
     ) -> None:
-        self._connections = _open(dsn, schema, connections)
+        self._connections = open_checked(dsn, schema, connections)
+        self._outbox = PostgresOutbox(self._connections)
 
     def cap_used(self, source_id: str) -> int:
         """See :meth:`Ledger.cap_used`."""
@@ -277,193 +253,6 @@ class PostgresLedger(RecordsAsRows):
                 'SELECT DISTINCT source_id COLLATE "C" FROM outcomes ORDER BY 1'
             ).fetchall()
         return [row[0] for row in rows]
-
-    # -- the senders' outbox ---------------------------------------------------------
-
-    def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
-        """See :meth:`Ledger.queue`: a delivery key is queued once (unique ``key``)."""
-        rows = outbox_rows(deliveries, at)
-        if not rows:
-            return 0
-
-        def work(conn: psycopg.Connection[Any]) -> int:
-            queued = 0
-            with conn.cursor() as cursor:
-                for row in rows:
-                    cursor.execute(
-                        "INSERT INTO outbox (key, source_id, identity, channel, delivery, "
-                        "state, due) VALUES (%s, %s, %s, %s, %s, 'pending', %s) "
-                        "ON CONFLICT (key) DO NOTHING",
-                        row,
-                    )
-                    queued += max(cursor.rowcount, 0)
-            return queued
-
-        return self._connections.transaction(work)
-
-    def take_due(
-        self,
-        limit: int,
-        *,
-        now: datetime,
-        lease: float,
-        channels: Collection[str] | None = None,
-    ) -> list[QueuedDelivery]:
-        """See :meth:`Ledger.take_due`: rows taken ``FOR UPDATE SKIP LOCKED``."""
-        moment = now.timestamp()
-        only = sorted(channels) if channels is not None else None
-
-        def work(conn: psycopg.Connection[Any]) -> list[QueuedDelivery]:
-            rows = conn.execute(
-                "SELECT seq, delivery, attempts FROM outbox "
-                "WHERE state IN ('pending', 'sent') AND due <= %s "
-                "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
-                "ORDER BY due, seq LIMIT %s FOR UPDATE SKIP LOCKED",
-                [moment, only, only, limit],
-            ).fetchall()
-            if rows:
-                conn.execute(
-                    "UPDATE outbox SET state = 'sent', attempts = attempts + 1, due = %s "
-                    "WHERE seq = ANY(%s)",
-                    [moment + lease, [seq for seq, _, _ in rows]],
-                )
-            return [
-                QueuedDelivery(delivery_from_dict(json.loads(text)), attempts)
-                for _, text, attempts in rows
-            ]
-
-        return self._connections.transaction(work)
-
-    def settle(self, updates: Sequence[DeliveryUpdate], *, now: datetime) -> None:
-        """See :meth:`Ledger.settle`."""
-        rows = [
-            (u.state, max(0, u.attempts - 1), u.error, u.code, (u.due or now).timestamp(), u.key)
-            for u in updates
-        ]
-        if not rows:
-            return
-
-        def work(conn: psycopg.Connection[Any]) -> None:
-            with conn.cursor() as cursor:
-                cursor.executemany(
-                    "UPDATE outbox SET state = %s, attempts = attempts + %s, last_error = %s, "
-                    "code = %s, due = %s WHERE key = %s AND state = 'sent'",
-                    rows,
-                )
-
-        self._connections.transaction(work)
-
-    def delivery_counts(self, source_id: str | None = None) -> dict[str, int]:
-        """See :meth:`Ledger.delivery_counts`."""
-        counts: dict[str, int] = dict.fromkeys(DELIVERY_STATES, 0)
-        with self._connections.connection() as conn:
-            rows = conn.execute(
-                "SELECT state, COUNT(*) FROM outbox "
-                "WHERE %s::text IS NULL OR source_id = %s GROUP BY state",
-                [source_id, source_id],
-            ).fetchall()
-        for state, count in rows:
-            counts[state] = int(count)
-        return counts
-
-    def delivery_states(self, source_id: str) -> list[dict[str, Any]]:
-        """See :meth:`Ledger.delivery_states`."""
-        with self._connections.connection() as conn:
-            rows = conn.execute(
-                "SELECT key, source_id, identity, channel, state, attempts, last_error, code "
-                "FROM outbox WHERE source_id = %s ORDER BY seq",
-                [source_id],
-            ).fetchall()
-        names = ("key", "source_id", "identity", "channel", "state", "attempts", "last_error")
-        return [dict(zip((*names, "code"), row, strict=True)) for row in rows]
-
-    def close(self) -> None:
-        """Close the connections (shared ones too). Idempotent."""
-        self._connections.close()
-
-
-class PostgresRegistry:
-    """A registry in PostgreSQL; safe to share between processes and machines.
-
-    Args:
-        dsn: A libpq connection string or ``postgresql://`` URI.
-        schema: The schema holding the tables (default: the DSN's ``tidings.schema``,
-            else ``tidings``).
-        connections: Connections shared with a store and ledger.
-    """
-
-    def __init__(
-        self, dsn: str = "", *, schema: str | None = None, connections: Connections | None = None
-    ) -> None:
-        self._connections = _open(dsn, schema, connections)
-
-    def save_definition(self, kind: str, key: str, definition: dict[str, Any]) -> None:
-        """See :meth:`Registry.save_definition`."""
-        with self._connections.connection() as conn:
-            conn.execute(
-                "INSERT INTO definitions (kind, key, body) VALUES (%s, %s, %s) "
-                "ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body",
-                [kind, key, json.dumps(definition)],
-            )
-
-    def definitions(self, kind: str) -> dict[str, dict[str, Any]]:
-        """See :meth:`Registry.definitions`."""
-        with self._connections.connection() as conn:
-            rows = conn.execute(
-                "SELECT key, body FROM definitions WHERE kind = %s", [kind]
-            ).fetchall()
-        return {key: json.loads(body) for key, body in rows}
-
-    def next_sequence(self, name: str) -> int:
-        """See :meth:`Registry.next_sequence`."""
-        with self._connections.connection() as conn:
-            row = conn.execute(
-                "INSERT INTO sequences (name, value) VALUES (%s, 1) ON CONFLICT (name) "
-                "DO UPDATE SET value = sequences.value + 1 RETURNING value",
-                [name],
-            ).fetchone()
-        assert row is not None  # noqa: S101 - INSERT ... RETURNING returns its row
-        return int(row[0])
-
-    def saved_response(self, request_key: str) -> dict[str, Any] | None:
-        """See :meth:`Registry.saved_response`."""
-        with self._connections.connection() as conn:
-            row = conn.execute(
-                "SELECT body FROM responses WHERE request_key = %s", [request_key]
-            ).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def save_response(self, request_key: str, response: dict[str, Any]) -> None:
-        """See :meth:`Registry.save_response`."""
-        with self._connections.connection() as conn:
-            conn.execute(
-                "INSERT INTO responses (request_key, body) VALUES (%s, %s) "
-                "ON CONFLICT (request_key) DO NOTHING",
-                [request_key, json.dumps(response)],
-            )
-
-    def log_activity(self, entry: dict[str, Any], *, once: str | None = None) -> bool:
-        """See :meth:`Registry.log_activity`: marker and entry in one transaction."""
-
-        def work(conn: psycopg.Connection[Any]) -> bool:
-            if once is not None:
-                inserted = conn.execute(
-                    "INSERT INTO responses (request_key, body) VALUES (%s, %s) "
-                    "ON CONFLICT (request_key) DO NOTHING",
-                    [once, json.dumps({"logged": True})],
-                ).rowcount
-                if inserted != 1:
-                    return False
-            conn.execute("INSERT INTO activity (body) VALUES (%s)", [json.dumps(entry)])
-            return True
-
-        return self._connections.transaction(work)
-
-    def activity(self) -> list[dict[str, Any]]:
-        """See :meth:`Registry.activity`."""
-        with self._connections.connection() as conn:
-            rows = conn.execute("SELECT body FROM activity ORDER BY seq DESC").fetchall()
-        return [json.loads(body) for (body,) in rows]
 
     def close(self) -> None:
         """Close the connections (shared ones too). Idempotent."""

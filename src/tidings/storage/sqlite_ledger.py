@@ -9,24 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Collection, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..models.records import Delivery
 from ._connect import connect, ensure_column
-from .ledger import (
-    OUTCOME_COLUMNS,
-    ClaimDecider,
-    ClaimRequest,
-    ClaimResult,
-    ClaimState,
-    FrequencyClaim,
-    OutcomeRow,
-    RecordsAsRows,
-)
-from .outbox import DeliveryUpdate, QueuedDelivery, SQLiteOutbox
+from .claims import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
+from .outbox import OutboxForwarding
+from .outcomes import OUTCOME_COLUMNS, OutcomeRow, RecordsAsRows
+from .sqlite_outbox import SQLiteOutbox
 
 __all__ = ["SQLiteLedger"]
 
@@ -80,7 +71,7 @@ _RECORD = (
 """Stores one outcome row, unless that decision was already emitted (the crash rule)."""
 
 
-class SQLiteLedger(RecordsAsRows):
+class SQLiteLedger(RecordsAsRows, OutboxForwarding):
     """A ledger in an SQLite file (WAL); safe to share between processes.
 
     One connection per ledger, used under a lock so threads may share it.
@@ -302,33 +293,6 @@ class SQLiteLedger(RecordsAsRows):
         """See :meth:`Ledger.sources`."""
         cursor = self._write("SELECT DISTINCT source_id FROM outcomes ORDER BY source_id")
         return [row[0] for row in cursor.fetchall()]
-
-    def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
-        """See :meth:`Ledger.queue`."""
-        return self._outbox.queue(deliveries, at=at)
-
-    def take_due(
-        self,
-        limit: int,
-        *,
-        now: datetime,
-        lease: float,
-        channels: Collection[str] | None = None,
-    ) -> list[QueuedDelivery]:
-        """See :meth:`Ledger.take_due`: one IMMEDIATE transaction."""
-        return self._outbox.take_due(limit, now=now, lease=lease, channels=channels)
-
-    def settle(self, updates: Sequence[DeliveryUpdate], *, now: datetime) -> None:
-        """See :meth:`Ledger.settle`: one IMMEDIATE transaction."""
-        self._outbox.settle(updates, now=now)
-
-    def delivery_counts(self, source_id: str | None = None) -> dict[str, int]:
-        """See :meth:`Ledger.delivery_counts`."""
-        return self._outbox.delivery_counts(source_id)
-
-    def delivery_states(self, source_id: str) -> list[dict[str, Any]]:
-        """See :meth:`Ledger.delivery_states`."""
-        return self._outbox.delivery_states(source_id)
 
     def close(self) -> None:
         """Close the connection. Idempotent."""
