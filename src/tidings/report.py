@@ -80,9 +80,10 @@ class _Bar:
 
 def _funnel(source: SourceStats) -> dict[str, Any]:
     stages = source.funnel
-    top = max([v for _, v in stages if v is not None] + [1])
+    top = max([s.reached for s in stages if s.reached is not None] + [1])
     bars = []
-    for i, (stage, value) in enumerate(stages):
+    for i, step in enumerate(stages):
+        stage, value = step.stage, step.reached
         y = i * (_BAR_HEIGHT + _BAR_GAP)
         width = 0.0 if not value else max(1.0, _PLOT_WIDTH * value / top)
         if value is None:

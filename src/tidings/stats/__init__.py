@@ -30,8 +30,10 @@ The business activity log is a query too: :func:`activity_log`.
 
 Layout: :mod:`~tidings.stats.intervals` (pure statistics: intervals, rates, uplift),
 :mod:`~tidings.stats.engagement` (engagement event names, recording engagement),
-:mod:`~tidings.stats.activity` (the activity log) and :mod:`~tidings.stats.sources`
-(the per-source queries, through the ledger's, registry's and store's methods). Counts
+:mod:`~tidings.stats.activity` (the activity log), :mod:`~tidings.stats.results` (the
+numbers as values: :class:`SourceStats`, :class:`WorkspaceStats`) and
+:mod:`~tidings.stats.sources` (the per-source queries, through the ledger's,
+registry's and store's methods). Counts
 use :class:`~tidings.models.records.Summary`, the rule a dispatch's summary uses, so
 ``tidings stats`` and a dispatch's summary always agree.
 """
@@ -51,10 +53,11 @@ from .intervals import Rate as Rate
 from .intervals import Uplift as Uplift
 from .intervals import newcombe_interval as newcombe_interval
 from .intervals import wilson_interval as wilson_interval
-from .sources import ErrorCount as ErrorCount
-from .sources import SourceKind as SourceKind
-from .sources import SourceStats as SourceStats
-from .sources import WorkspaceStats as WorkspaceStats
+from .results import ErrorCount as ErrorCount
+from .results import FunnelStage as FunnelStage
+from .results import SourceKind as SourceKind
+from .results import SourceStats as SourceStats
+from .results import WorkspaceStats as WorkspaceStats
 from .sources import compute_stats as compute_stats
 from .sources import goal_for as goal_for
 from .sources import source_stats as source_stats
@@ -66,6 +69,7 @@ __all__ = [
     "Conversion",
     "EngagementEvents",
     "ErrorCount",
+    "FunnelStage",
     "Interval",
     "Rate",
     "SourceKind",

@@ -4,7 +4,8 @@ Counts come from the ledger's outcomes (:meth:`tidings.storage.Ledger.outcomes`)
 counted by :class:`~tidings.models.records.Summary`, the same rule as a dispatch's
 summary; engagement and conversions from the store's user events
 (:meth:`tidings.storage.Store.events_for`); goals and names from the workspace's
-definitions. The statistics themselves are pure (:mod:`tidings.stats.intervals`).
+definitions. The statistics themselves are pure (:mod:`tidings.stats.intervals`), the answers
+plain values (:mod:`tidings.stats.results`).
 """
 
 from __future__ import annotations
@@ -12,190 +13,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..audience.evaluate import condition_holds
 from ..dispatch.commit import dispatch_of
 from ..models.definitions import Goal
-from ..models.records import TECHNICAL_REASONS, Summary, is_error
+from ..models.records import Summary
 from ..models.users import UserEvent
 from .activity import activity_log, parse_time
 from .engagement import EngagementEvents, engagement_events
 from .intervals import Conversion, Rate
+from .results import SourceKind, SourceStats, WorkspaceStats
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = [
-    "ErrorCount",
-    "SourceKind",
-    "SourceStats",
-    "WorkspaceStats",
-    "compute_stats",
-    "goal_for",
-    "source_stats",
-]
-
-_COUNTS = ("candidates", "qualified", "sent", "held_out", "capped", "filtered")
-"""The counts shown as they are in :meth:`SourceStats.to_dict`, in order."""
-
-SourceKind = Literal["campaign", "bulletin", "other"]
-"""What a source id names: a campaign, a bulletin, or neither (a message via identity)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorCount:
-    """How many candidates one skip reason left without a message."""
-
-    reason: str
-    count: int
-    technical: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {"reason": self.reason, "count": self.count, "technical": self.technical}
-
-
-@dataclass(frozen=True)
-class SourceStats:
-    """The numbers of one campaign or bulletin, over every dispatch the ledger holds.
-
-    ``counts`` are outcome records (one per candidate per dispatch) counted by
-    :class:`~tidings.models.records.Summary`, the rule a dispatch's own summary
-    uses; the count attributes (``candidates``, ``sent``, ...) read it. ``viewed``
-    and ``clicked`` count deliveries; conversion counts distinct users.
-    ``pending`` counts deliveries decided but not confirmed as handed to the sink
-    (a crashed dispatch not yet resumed); they are qualified but not sent.
-    ``delivered`` and ``failed`` count the source's deliveries a sender got
-    through, or gave up on (technical errors: refused by the provider, or out of
-    attempts), from the ledger's outbox (:mod:`tidings.senders`); both stay 0
-    when nothing was sent through a sender.
-    """
-
-    kind: SourceKind
-    source_id: str
-    name: str
-    dispatches: int = 0
-    counts: Summary = field(default_factory=Summary)
-    viewed: int = 0
-    clicked: int = 0
-    conversion: Conversion | None = None
-    delivered: int = 0
-    failed: int = 0
-
-    @property
-    def candidates(self) -> int:
-        """Outcome records: one per candidate per dispatch."""
-        return self.counts.candidates
-
-    @property
-    def qualified(self) -> int:
-        """Candidates in the audience (after filters)."""
-        return self.counts.qualified
-
-    @property
-    def sent(self) -> int:
-        """Deliveries handed to the sink."""
-        return self.counts.sent
-
-    @property
-    def held_out(self) -> int:
-        """Qualified users held out by the control group."""
-        return self.counts.held_out
-
-    @property
-    def capped(self) -> int:
-        """Qualified users over the targeting cap."""
-        return self.counts.capped
-
-    @property
-    def filtered(self) -> int:
-        """Candidates the audience filters left out."""
-        return self.counts.filtered
-
-    @property
-    def pending(self) -> int:
-        """Deliveries decided but not confirmed as handed to the sink."""
-        return self.counts.pending
-
-    @property
-    def technical_errors(self) -> int:
-        """Skips caused by technical errors (:data:`~tidings.models.records.TECHNICAL_REASONS`)."""
-        return self.counts.errors
-
-    @property
-    def non_technical_errors(self) -> int:
-        """Skips that are other errors (no address, frequency cap, DND discard, ...)."""
-        return self.counts.non_technical_errors
-
-    @property
-    def skipped(self) -> dict[str, int]:
-        """Skips by reason, sorted by reason."""
-        return dict(sorted(self.counts.skipped.items()))
-
-    @property
-    def errors(self) -> list[ErrorCount]:
-        """Skips of qualified users that are errors (not hold-outs or caps), most first."""
-        rows = [
-            ErrorCount(reason, count, reason in TECHNICAL_REASONS)
-            for reason, count in self.skipped.items()
-            if is_error(reason)
-        ]
-        return sorted(rows, key=lambda e: (not e.technical, -e.count, e.reason))
-
-    @property
-    def converted(self) -> int | None:
-        """Target users who converted (None without a goal)."""
-        return None if self.conversion is None else self.conversion.target.converted
-
-    @property
-    def funnel(self) -> list[tuple[str, int | None]]:
-        """``(stage, count)`` from qualified to converted; converted is None without a goal."""
-        return [
-            ("qualified", self.qualified),
-            ("sent", self.sent),
-            ("viewed", self.viewed),
-            ("clicked", self.clicked),
-            ("converted", self.converted),
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (the counts as :meth:`~tidings.models.records.Summary.to_dict`)."""
-        counts = self.counts.to_dict()
-        return {
-            "kind": self.kind,
-            "source_id": self.source_id,
-            "name": self.name,
-            "dispatches": self.dispatches,
-            **{key: counts[key] for key in _COUNTS},
-            "pending": self.pending,
-            "delivered": self.delivered,
-            "failed": self.failed,
-            "errors": self.counts.error_counts(),
-            "skipped": counts["skipped"],
-            "viewed": self.viewed,
-            "clicked": self.clicked,
-            "conversion": self.conversion.to_dict() if self.conversion else None,
-        }
-
-
-@dataclass(frozen=True)
-class WorkspaceStats:
-    """Every source's numbers and the business activity log, as of ``generated_at``."""
-
-    sources: tuple[SourceStats, ...]
-    activity: tuple[dict[str, Any], ...]
-    engagement: EngagementEvents
-    generated_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (what ``tidings stats --format json`` prints)."""
-        return {
-            "generated_at": self.generated_at.isoformat(),
-            "engagement_events": self.engagement.to_dict(),
-            "sources": [s.to_dict() for s in self.sources],
-            "activity": [dict(a) for a in self.activity],
-        }
+__all__ = ["compute_stats", "goal_for", "source_stats"]
 
 
 @dataclass
@@ -232,14 +65,22 @@ def _kind_of(ws: Workspace, source_id: str) -> SourceKind:
     return "other"
 
 
-def _sources(ws: Workspace) -> list[tuple[SourceKind, str, str]]:
-    found: list[tuple[SourceKind, str, str]] = []
+class _Listed(NamedTuple):
+    """A source as the stats list it: what it is, its id, its name."""
+
+    kind: SourceKind
+    source_id: str
+    name: str
+
+
+def _sources(ws: Workspace) -> list[_Listed]:
+    found: list[_Listed] = []
     for campaign_id, campaign in sorted(ws.campaigns.items(), key=lambda kv: _sort_key(kv[0])):
-        found.append(("campaign", campaign_id, campaign.name))
+        found.append(_Listed("campaign", campaign_id, campaign.name))
     for bulletin_id, bulletin in sorted(ws.bulletins.items()):
-        found.append(("bulletin", bulletin_id, bulletin.name))
-    known = {source_id for _, source_id, _ in found}
-    found.extend(("other", s, s) for s in ws.ledger.sources() if s not in known)
+        found.append(_Listed("bulletin", bulletin_id, bulletin.name))
+    known = {listed.source_id for listed in found}
+    found.extend(_Listed("other", s, s) for s in ws.ledger.sources() if s not in known)
     return found
 
 
@@ -397,12 +238,12 @@ def compute_stats(
     listed = _sources(ws)
     if sources is not None:
         wanted = list(dict.fromkeys(sources))
-        by_id = {source_id: (kind, source_id, name) for kind, source_id, name in listed}
-        listed = [by_id.get(s, ("other", s, s)) for s in wanted]
+        by_id = {entry.source_id: entry for entry in listed}
+        listed = [by_id.get(s, _Listed("other", s, s)) for s in wanted]
     return WorkspaceStats(
         sources=tuple(
-            source_stats(ws, source_id, kind=kind, name=name, engagement=names)
-            for kind, source_id, name in listed
+            source_stats(ws, e.source_id, kind=e.kind, name=e.name, engagement=names)
+            for e in listed
         ),
         activity=tuple(activity_log(ws, business_event=business_event, since=since, until=until)),
         engagement=names,
