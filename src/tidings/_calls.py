@@ -15,9 +15,9 @@ body; a paused, stopped or unpublished bulletin is passed over and listed with w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import _vendor
 from ._definitions import validate_definition
@@ -60,6 +60,20 @@ def refuse(body: object) -> Dispatch | None:
     """The ``fail`` answer for a body that is not plain, bounded JSON-like data, else None."""
     problem = _vendor.body_problem(body)
     return Dispatch.fail(problem) if problem is not None else None
+
+
+_Parsed = TypeVar("_Parsed")
+
+
+def _parse(
+    body: object, parse: Callable[[object], _Parsed | _vendor.Refusal]
+) -> _Parsed | Dispatch:
+    """``parse(body)``; the ``fail`` answer for a body :func:`refuse` refuses or ``parse`` does."""
+    refused = refuse(body)
+    if refused is not None:
+        return refused
+    parsed = parse(body)
+    return Dispatch.fail(parsed.error) if isinstance(parsed, _vendor.Refusal) else parsed
 
 
 def _replay(ws: Workspace, key: str | None) -> Dispatch | None:
@@ -185,12 +199,9 @@ def _log_activity(
 
 def upload(ws: Workspace, body: object) -> dict[str, Any]:
     """See :meth:`tidings.Workspace.upload`."""
-    refused = refuse(body)
-    if refused is not None:
-        return refused.response
-    records = _vendor.upload_records(body)
-    if isinstance(records, _vendor.Refusal):
-        return Dispatch.fail(records.error).response
+    records = _parse(body, _vendor.upload_records)
+    if isinstance(records, Dispatch):
+        return records.response
     now = ws.clock()
     profiles: dict[str, UserProfile] = {}
     events: list[UserEvent] = []
@@ -236,12 +247,9 @@ def _published(ws: Workspace, campaign_id: str) -> ExternalTriggerCampaign | str
 
 def trigger_campaign(ws: Workspace, body: object, sink: Sink | None) -> Dispatch:
     """See :meth:`tidings.Workspace.trigger_campaign`."""
-    refused = refuse(body)
-    if refused is not None:
-        return refused
-    campaign_id = _vendor.campaign_id(body)
-    if isinstance(campaign_id, _vendor.Refusal):
-        return Dispatch.fail(campaign_id.error)
+    campaign_id = _parse(body, _vendor.campaign_id)
+    if isinstance(campaign_id, Dispatch):
+        return campaign_id
     campaign = _published(ws, campaign_id)
     if isinstance(campaign, str):
         return Dispatch.fail(campaign)
@@ -253,12 +261,9 @@ def trigger_campaign(ws: Workspace, body: object, sink: Sink | None) -> Dispatch
 
 def trigger_campaigns(ws: Workspace, body: object, sink: Sink | None) -> Dispatch:
     """See :meth:`tidings.Workspace.trigger_campaigns`."""
-    refused = refuse(body)
-    if refused is not None:
-        return refused
-    calls = _vendor.parse_campaign_calls(body)
-    if isinstance(calls, _vendor.Refusal):
-        return Dispatch.fail(calls.error)
+    calls = _parse(body, _vendor.parse_campaign_calls)
+    if isinstance(calls, Dispatch):
+        return calls
     request_key = _vendor.request_key(body, strict=True)
     response_key = f"campaigns:{request_key}" if isinstance(request_key, str) else None
     if (replayed := _replay(ws, response_key)) is not None:
@@ -305,12 +310,9 @@ def trigger_campaigns(ws: Workspace, body: object, sink: Sink | None) -> Dispatc
 
 def message_via_identity(ws: Workspace, body: object, sink: Sink | None) -> Dispatch:
     """See :meth:`tidings.Workspace.message_via_identity`."""
-    refused = refuse(body)
-    if refused is not None:
-        return refused
-    definition = _vendor.identity_message(body, lambda: uuid.uuid4().hex)
-    if isinstance(definition, _vendor.Refusal):
-        return Dispatch.fail(definition.error)
+    definition = _parse(body, lambda b: _vendor.identity_message(b, lambda: uuid.uuid4().hex))
+    if isinstance(definition, Dispatch):
+        return definition
     try:
         campaign = validate_definition(ExternalTriggerCampaign, definition, "message")
         ws.definitions.check_control_group(campaign.control_group)

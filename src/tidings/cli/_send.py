@@ -7,9 +7,10 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Final, TextIO
 
 from ..models.records import Delivery
 from ..senders import (
@@ -48,6 +49,41 @@ def _bounded(low: float, high: float, *, integer: bool) -> Callable[[str], float
     return parse
 
 
+@dataclass(frozen=True, slots=True)
+class _Number:
+    """A numeric option and its bounds (out of bounds: argparse's usage error)."""
+
+    flag: str
+    low: float
+    high: float
+    integer: bool
+    default: float | None
+    help: str | None = None
+
+
+_NUMBERS: Final = (
+    _Number("--batch", 1, 10_000, True, 100),
+    _Number(
+        "--max-attempts",
+        1,
+        100,
+        True,
+        8,
+        "requests per delivery over all runs before it is failed (default 8)",
+    ),
+    _Number(
+        "--lease", 1, 86_400, False, 300.0, "seconds a taken batch stays reserved (default 300)"
+    ),
+    _Number("--limit", 1, 10**9, True, None, "send at most this many"),
+    _Number("--timeout", 0.1, 600, False, 10.0, "seconds"),
+    _Number("--retries", 0, 20, True, 4, "webhook: in-process retries per delivery (default 4)"),
+    _Number(
+        "--concurrency", 1, 1_000, True, 16, "webhook: requests in flight at most (default 16)"
+    ),
+    _Number("--smtp-port", 1, 65_535, True, 587),
+)
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, required=True, help="the SQLite workspace file")
     parser.add_argument(
@@ -64,44 +100,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="queue the deliveries of this `tidings dispatch --out` file first "
         "(already queued ones are left as they are)",
     )
-    parser.add_argument("--batch", type=_bounded(1, 10_000, integer=True), default=100)
-    parser.add_argument(
-        "--max-attempts",
-        type=_bounded(1, 100, integer=True),
-        default=8,
-        help="requests per delivery over all runs before it is failed (default 8)",
-    )
-    parser.add_argument(
-        "--lease",
-        type=_bounded(1, 86_400, integer=False),
-        default=300.0,
-        help="seconds a taken batch stays reserved (default 300)",
-    )
-    parser.add_argument(
-        "--limit", type=_bounded(1, 10**9, integer=True), help="send at most this many"
-    )
-    parser.add_argument(
-        "--timeout", type=_bounded(0.1, 600, integer=False), default=10.0, help="seconds"
-    )
-    parser.add_argument(
-        "--retries",
-        type=_bounded(0, 20, integer=True),
-        default=4,
-        help="webhook: in-process retries per delivery (default 4)",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=_bounded(1, 1_000, integer=True),
-        default=16,
-        help="webhook: requests in flight at most (default 16)",
-    )
+    for option in _NUMBERS:
+        parser.add_argument(
+            option.flag,
+            type=_bounded(option.low, option.high, integer=option.integer),
+            default=option.default,
+            help=option.help,
+        )
     parser.add_argument(
         "--secret-env",
         metavar="VAR",
         help="webhook: sign requests with the Standard Webhooks secret in this variable",
     )
     parser.add_argument("--smtp-host", default="localhost")
-    parser.add_argument("--smtp-port", type=_bounded(1, 65_535, integer=True), default=587)
     parser.add_argument("--smtp-tls", choices=("starttls", "tls", "none"), default="starttls")
     parser.add_argument("--smtp-user", help="log in as this user")
     parser.add_argument(

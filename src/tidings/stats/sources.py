@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..audience.evaluate import condition_holds
 from ..dispatch.commit import dispatch_of
 from ..models.definitions import Goal
+from ..models.evaluation import condition_holds
 from ..models.records import Summary
 from ..models.users import UserEvent
 from .activity import activity_log, parse_time

@@ -36,6 +36,7 @@ __all__ = [
     "RETRIES",
     "SCHEMA_VERSION",
     "Connections",
+    "PostgresBacked",
     "migrate",
     "open_checked",
     "schema_version",
@@ -362,3 +363,23 @@ def open_checked(dsn: str, schema: str | None, connections: Connections | None) 
         opened.close()
         raise
     return opened
+
+
+class PostgresBacked:
+    """A component on PostgreSQL connections: the ledger and the registry.
+
+    Args:
+        dsn: A libpq connection string or ``postgresql://`` URI.
+        schema: The schema holding the tables (default: the DSN's ``tidings.schema``,
+            else ``tidings``).
+        connections: Connections shared with the store and the other components.
+    """
+
+    def __init__(
+        self, dsn: str = "", *, schema: str | None = None, connections: Connections | None = None
+    ) -> None:
+        self._connections = open_checked(dsn, schema, connections)
+
+    def close(self) -> None:
+        """Close the connections (shared ones too). Idempotent."""
+        self._connections.close()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar, Final
 
-from ..audience.evaluate import PROFILE_FIELDS
+from ..models.evaluation import PROFILE_FIELDS
 from ..models.filters import Operator
 from ..models.users import JsonValue
 from ._sql_filters import FilterCompiler, sql_literal

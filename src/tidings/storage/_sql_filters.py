@@ -1,6 +1,6 @@
 """Filters and audiences compiled to one SQL statement: the compiler both SQL stores share.
 
-The semantics are :mod:`tidings.audience.evaluate`'s; the in-memory store evaluates the
+The semantics are :mod:`tidings.models.evaluation`'s; the in-memory store evaluates the
 same filters in Python, and differential tests keep memory, SQLite and PostgreSQL in
 agreement. This module holds everything that does not depend on the database: the
 audience query's shape (which table drives it, the engaged segment, bulletin matches,
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Generic, TypeVar
 
-from ..audience.evaluate import window_start
+from ..models.evaluation import window_start
 from ..models.filters import AudienceQuery, Condition, EventFilter, Filter, MatchRule, Operator
 from ..models.users import JsonValue
 from ._sqlite_rows import micros
@@ -110,7 +110,7 @@ class FilterCompiler(ABC, Generic[Source]):
     # -- the shared logic ----------------------------------------------------------------
 
     def condition(self, src: Source, op: Operator, operand: JsonValue) -> str:
-        """One operator applied to a value (see :func:`tidings.audience.evaluate.value_holds`)."""
+        """One operator applied to a value (see :func:`tidings.models.evaluation.value_holds`)."""
         if op == "eq":
             return self.equals(src, operand)
         if op == "ne":

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 from .._batching import batched
-from ..audience.evaluate import match_text, require_aware
+from ..models.evaluation import match_text, require_aware
 from ..models.filters import AudienceQuery, Filter
 from ..models.users import UserEvent, UserProfile
 from ._sql_filters import FilterCompiler, audience_sql

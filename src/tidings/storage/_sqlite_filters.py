@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final, cast
 
-from ..audience.evaluate import PROFILE_FIELDS, json_equal, value_holds
+from ..models.evaluation import PROFILE_FIELDS, json_equal, value_holds
 from ..models.filters import Operator
 from ..models.users import JsonValue
 from ._sql_filters import FilterCompiler, sql_literal

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ..models.records import Record
+from . import claims, outcomes
 from .claims import ClaimDecider as ClaimDecider
 from .claims import ClaimDecision as ClaimDecision
 from .claims import ClaimRequest as ClaimRequest
@@ -32,20 +33,9 @@ from .outcomes import OutcomeRow as OutcomeRow
 from .outcomes import RecordsAsRows as RecordsAsRows
 from .outcomes import outcome_row as outcome_row
 
-__all__ = [
-    "OUTCOME_COLUMNS",
-    "ClaimDecider",
-    "ClaimDecision",
-    "ClaimRequest",
-    "ClaimResult",
-    "ClaimState",
-    "FrequencyClaim",
-    "Ledger",
-    "MemoryLedger",
-    "OutcomeRow",
-    "RecordsAsRows",
-    "outcome_row",
-]
+__all__ = ["Ledger", "MemoryLedger"]
+__all__ += claims.__all__
+__all__ += outcomes.__all__
 
 
 @runtime_checkable

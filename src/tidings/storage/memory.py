@@ -10,7 +10,7 @@ Layout:
   the in-memory twin of SQLite's ``event_props`` table; a bulletin match starts from
   the users who have the value instead of from every profile.
 
-Filters are evaluated by :mod:`tidings.audience.evaluate`, the reference semantics.
+Filters are evaluated by :mod:`tidings.models.evaluation`, the reference semantics.
 This module also holds the JSON encoder both stores share.
 """
 
@@ -26,14 +26,14 @@ from datetime import datetime
 from typing import Final, TypeVar
 
 from .._batching import batched
-from ..audience.evaluate import (
+from ..errors import TriggerDataError
+from ..models.evaluation import (
     audience_matches,
     match_text,
     profile_matches,
     require_aware,
     window_start,
 )
-from ..errors import TriggerDataError
 from ..models.filters import AudienceQuery, Filter
 from ..models.users import JsonValue, UserEvent, UserProfile
 

@@ -26,7 +26,7 @@ from typing import Any, Final
 
 import psycopg
 
-from ._pg import Connections, open_checked
+from ._pg import Connections, PostgresBacked
 from .claims import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
 from .outbox import OutboxForwarding
 from .outcomes import OUTCOME_COLUMNS, OutcomeRow, RecordsAsRows
@@ -51,20 +51,17 @@ _OUTCOMES: Final = (
 ).encode()
 
 
-class PostgresLedger(RecordsAsRows, OutboxForwarding):
+class PostgresLedger(PostgresBacked, RecordsAsRows, OutboxForwarding):
     """A ledger in PostgreSQL; safe to share between processes and machines.
 
-    Args:
-        dsn: A libpq connection string or ``postgresql://`` URI.
-        schema: The schema holding the tables (default: the DSN's ``tidings.schema``,
-            else ``tidings``).
-        connections: Connections shared with a store and registry.
+    Opened as every :class:`~tidings.storage._pg.PostgresBacked` component is (a DSN,
+    a schema, or connections shared with a store and registry).
     """
 
     def __init__(
         self, dsn: str = "", *, schema: str | None = None, connections: Connections | None = None
     ) -> None:
-        self._connections = open_checked(dsn, schema, connections)
+        super().__init__(dsn, schema=schema, connections=connections)
         self._outbox = PostgresOutbox(self._connections)
 
     def cap_used(self, source_id: str) -> int:
@@ -253,7 +250,3 @@ class PostgresLedger(RecordsAsRows, OutboxForwarding):
                 'SELECT DISTINCT source_id COLLATE "C" FROM outcomes ORDER BY 1'
             ).fetchall()
         return [row[0] for row in rows]
-
-    def close(self) -> None:
-        """Close the connections (shared ones too). Idempotent."""
-        self._connections.close()

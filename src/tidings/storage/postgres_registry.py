@@ -7,25 +7,17 @@ from typing import Any
 
 import psycopg
 
-from ._pg import Connections, open_checked
+from ._pg import PostgresBacked
 
 __all__ = ["PostgresRegistry"]
 
 
-class PostgresRegistry:
+class PostgresRegistry(PostgresBacked):
     """A registry in PostgreSQL; safe to share between processes and machines.
 
-    Args:
-        dsn: A libpq connection string or ``postgresql://`` URI.
-        schema: The schema holding the tables (default: the DSN's ``tidings.schema``,
-            else ``tidings``).
-        connections: Connections shared with a store and ledger.
+    Opened as every :class:`~tidings.storage._pg.PostgresBacked` component is (a DSN,
+    a schema, or connections shared with a store and ledger).
     """
-
-    def __init__(
-        self, dsn: str = "", *, schema: str | None = None, connections: Connections | None = None
-    ) -> None:
-        self._connections = open_checked(dsn, schema, connections)
 
     def save_definition(self, kind: str, key: str, definition: dict[str, Any]) -> None:
         """See :meth:`Registry.save_definition`."""
@@ -94,7 +86,3 @@ class PostgresRegistry:
         with self._connections.connection() as conn:
             rows = conn.execute("SELECT body FROM activity ORDER BY seq DESC").fetchall()
         return [json.loads(body) for (body,) in rows]
-
-    def close(self) -> None:
-        """Close the connections (shared ones too). Idempotent."""
-        self._connections.close()

@@ -35,7 +35,7 @@ The cost is one upserted row per indexable event property on append.
 Filters compile to SQL (:mod:`tidings.storage._sql_filters`, the SQLite dialect in
 :mod:`tidings.storage._sqlite_filters`; rows decode in
 :mod:`tidings.storage._sqlite_rows`) with the exact semantics of
-:mod:`tidings.audience.evaluate`: values are tested by ``json_type`` (so ``true``
+:mod:`tidings.models.evaluation`: values are tested by ``json_type`` (so ``true``
 is never ``1`` and a JSON array is never its text), numbers bind as numbers and
 strings as strings. Two cases are finished by small Python functions registered
 on the connection (still inside SQL, so event filters stay pushed down):
