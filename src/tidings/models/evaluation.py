@@ -258,7 +258,7 @@ def match_rule_holds(events: EventsByName, rule: MatchRule, value: str, *, now: 
     ``rule`` is a single-condition row (rows of several conditions are filters, see
     :meth:`~tidings.audience.AudienceQuery.for_rows`).
     """
-    _, event_property = rule.compared
+    event_property = rule.compared.event
     start = window_start(now, rule.within_days)
     for event in events.get(rule.event, ()):
         if start is not None and event.timestamp < start:

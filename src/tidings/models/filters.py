@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -28,6 +28,7 @@ from .users import JsonValue
 
 __all__ = [
     "AudienceQuery",
+    "ComparedProperties",
     "Condition",
     "EventFilter",
     "Filter",
@@ -224,6 +225,15 @@ class MatchCondition(_Rule):
         return Condition(property=self.property, op=op, value=operand)
 
 
+class ComparedProperties(NamedTuple):
+    """The two properties a single-condition match row compares for equality."""
+
+    business: str
+    """The business event's property."""
+    event: str
+    """The user event's property."""
+
+
 class MatchRule(_Rule):
     """A match row on one user event: a past event satisfying every condition of the row.
 
@@ -260,15 +270,15 @@ class MatchRule(_Rule):
         return self.business_property is not None and not self.where
 
     @property
-    def compared(self) -> tuple[str, str]:
-        """The single-condition form's ``(business_property, event_property)``.
+    def compared(self) -> ComparedProperties:
+        """The single-condition form's business property and event property.
 
         Raises:
             ValueError: The row is not the single-condition form (see :attr:`indexed`).
         """
         if self.business_property is None or self.event_property is None or self.where:
             raise ValueError("only a single-condition match row compares one property")
-        return self.business_property, self.event_property
+        return ComparedProperties(self.business_property, self.event_property)
 
     def conditions(self) -> tuple[MatchCondition, ...]:
         """Every condition of the row, the single-condition form's first."""
@@ -370,7 +380,7 @@ class AudienceQuery(BaseModel):
             if isinstance(row, ProfileMatch):
                 resolved.append(row.resolve_filter(business))
             elif row.indexed:
-                matches.append((row, business[row.compared[0]]))
+                matches.append((row, business[row.compared.business]))
             else:
                 resolved.append(
                     EventFilter(

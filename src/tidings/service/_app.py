@@ -109,8 +109,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         body = await read_json_object(request, limit=service.config.max_body_bytes, lines=lines)
         if sends:
             service.check_recipients(body)
-        status, answer = await run_in_threadpool(tenant.run, endpoint, entry, body, key, resumable)
-        return JSONResponse(answer, status_code=status)
+        reply = await run_in_threadpool(tenant.run, endpoint, entry, body, key, resumable)
+        return JSONResponse(reply.body, status_code=reply.status)
 
     async def read(request: Request, work: Callable[[Workspace], dict[str, Any]]) -> JSONResponse:
         tenant = service.authenticate(request)
@@ -118,8 +118,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
         def run() -> dict[str, Any]:
             with tenant.lock:
-                workspace, _, _ = tenant.open()
-                return work(workspace)
+                return work(tenant.open().workspace)
 
         return JSONResponse(await run_in_threadpool(run))
 

@@ -1,7 +1,7 @@
 """What each endpoint does with a workspace, and how its result becomes an HTTP answer.
 
 An :data:`Operation` takes the workspace, the parsed body and the account's sink
-and answers ``(status, body)``: a dispatch's response with its fail ``code`` as
+and answers a :class:`Reply` (status, body): a dispatch's response with its fail ``code`` as
 the status, or a vendor body whose fail ``code`` is the status.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import TidingsError
 from ..models.records import Dispatch
@@ -24,6 +24,7 @@ __all__ = [
     "Entry",
     "MessageChannel",
     "Operation",
+    "Reply",
     "activity",
     "answering",
     "dispatching",
@@ -33,16 +34,24 @@ __all__ = [
     "with_channel",
 ]
 
+
+class Reply(NamedTuple):
+    """An endpoint's answer: the HTTP status and the JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
 Entry = Callable[[Workspace, dict[str, Any], JsonLinesSink], Dispatch]
-Operation = Callable[[Workspace, dict[str, Any], JsonLinesSink], tuple[int, dict[str, Any]]]
+Operation = Callable[[Workspace, dict[str, Any], JsonLinesSink], Reply]
 
 
-def _answer(result: Dispatch) -> tuple[int, dict[str, Any]]:
+def _answer(result: Dispatch) -> Reply:
     body = dict(result.response)
     if result.ok:
-        return 200, body
+        return Reply(200, body)
     code = body.get("code")
-    return (code if isinstance(code, int) and 400 <= code < 500 else 400), body
+    return Reply(code if isinstance(code, int) and 400 <= code < 500 else 400, body)
 
 
 def dispatching(entry: Entry) -> Operation:
@@ -53,10 +62,10 @@ def dispatching(entry: Entry) -> Operation:
 def answering(work: Callable[[Workspace, dict[str, Any]], dict[str, Any]]) -> Operation:
     """An operation answering with ``work``'s vendor body (a fail body's ``code`` as status)."""
 
-    def run(ws: Workspace, body: dict[str, Any], _: JsonLinesSink) -> tuple[int, dict[str, Any]]:
+    def run(ws: Workspace, body: dict[str, Any], _: JsonLinesSink) -> Reply:
         answer = work(ws, body)
         code = answer.get("code") if answer.get("status") == "fail" else None
-        return (code if isinstance(code, int) else 200), answer
+        return Reply(code if isinstance(code, int) else 200, answer)
 
     return run
 

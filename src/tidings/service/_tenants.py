@@ -16,7 +16,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from fastapi import Request
 
@@ -26,10 +26,10 @@ from ..workspace import Workspace
 from ._accounts import Account, ServiceConfig, hash_passcode
 from ._idempotency import IDEMPOTENCY_HEADER, Answer, IdempotencyStore, body_digest
 from ._limits import TokenBucket
-from ._operations import Operation
+from ._operations import Operation, Reply
 from ._refused import Refused
 
-__all__ = ["ACCOUNT_HEADER", "PASSCODE_HEADER", "Tenant", "Tenants"]
+__all__ = ["ACCOUNT_HEADER", "PASSCODE_HEADER", "Tenant", "TenantFiles", "Tenants"]
 
 logger = logging.getLogger("tidings.service")
 
@@ -47,6 +47,14 @@ def _dummy_account() -> Account:
         sink=Path(),
         requests_db=Path(),
     )
+
+
+class TenantFiles(NamedTuple):
+    """An account's open files: its workspace, its delivery sink, its saved answers."""
+
+    workspace: Workspace
+    sink: JsonLinesSink
+    answers: IdempotencyStore
 
 
 @dataclass
@@ -80,7 +88,7 @@ class Tenant:
                 retry_after=math.ceil(wait),
             )
 
-    def open(self) -> tuple[Workspace, JsonLinesSink, IdempotencyStore]:
+    def open(self) -> TenantFiles:
         """Open the account's files on first use (the caller holds ``lock``)."""
         if self.workspace is None or self.sink is None or self.answers is None:
             self.account.db.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +96,7 @@ class Tenant:
             self.workspace = Workspace.sqlite(self.account.db)
             self.sink = JsonLinesSink(self.account.sink)
             self.answers = IdempotencyStore(self.account.requests_db)
-        return self.workspace, self.sink, self.answers
+        return TenantFiles(self.workspace, self.sink, self.answers)
 
     def close(self) -> None:
         """Close the account's files (they open again on the next request)."""
@@ -105,7 +113,7 @@ class Tenant:
         body: dict[str, Any],
         key: str | None,
         resumable: bool,
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> Reply:
         """Run one vendor call; with a key, answer a retry from the saved answer.
 
         For a ``resumable`` call (one that dispatches), the header key is also given to
@@ -124,13 +132,15 @@ class Tenant:
                             f"{IDEMPOTENCY_HEADER} {key!r} was already used with a different body",
                             409,
                         )
-                    return saved.status, saved.body
+                    return Reply(saved.status, saved.body)
                 if resumable and "idempotency_key" not in body:
                     body = {**body, "idempotency_key": f"{IDEMPOTENCY_HEADER}:{key}"}
-            status, answer = entry(workspace, body, sink)
+            reply = entry(workspace, body, sink)
             if key is not None:
-                answers.put(endpoint, key, Answer(digest=digest, status=status, body=answer))
-            return status, answer
+                answers.put(
+                    endpoint, key, Answer(digest=digest, status=reply.status, body=reply.body)
+                )
+            return reply
 
 
 class Tenants:

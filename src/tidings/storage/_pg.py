@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -36,6 +36,7 @@ __all__ = [
     "RETRIES",
     "SCHEMA_VERSION",
     "Connections",
+    "Migration",
     "PostgresBacked",
     "migrate",
     "open_checked",
@@ -289,7 +290,14 @@ def schema_version(conn: psycopg.Connection[Any], schema: str) -> int:
     return int(row[0]) if row is not None and row[0] is not None else 0
 
 
-def migrate(dsn: str, *, schema: str | None = None) -> tuple[int, int]:
+class Migration(NamedTuple):
+    """What :func:`migrate` did: the schema version before and after."""
+
+    before: int
+    after: int
+
+
+def migrate(dsn: str, *, schema: str | None = None) -> Migration:
     """Create or upgrade the tidings schema in a PostgreSQL database.
 
     Each pending migration runs in its own transaction, under an advisory lock so
@@ -325,7 +333,7 @@ def migrate(dsn: str, *, schema: str | None = None) -> tuple[int, int]:
                     conn.execute(statement.encode())
                 conn.execute("INSERT INTO schema_version (version) VALUES (%s)", [version])
                 logger.info("migrated schema %s to version %d", schema, version)
-    return before, SCHEMA_VERSION
+    return Migration(before, SCHEMA_VERSION)
 
 
 def require_schema(connections: Connections) -> None:

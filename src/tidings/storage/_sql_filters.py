@@ -159,7 +159,7 @@ class FilterCompiler(ABC, Generic[Source]):
         """Conditions on an ``event_props`` row for one indexed match."""
         return [
             f"{alias}.event_name = {self.bind(rule.event)}",
-            f"{alias}.prop = {self.bind(rule.compared[1])}",
+            f"{alias}.prop = {self.bind(rule.compared.event)}",
             f"{alias}.value = {self.bind(value)}",
             *self.since(f"{alias}.last_ts", rule.within_days),
         ]
@@ -175,7 +175,7 @@ class FilterCompiler(ABC, Generic[Source]):
         scan = EventFilter(
             event=rule.event,
             within_days=rule.within_days,
-            where=(Condition(property=rule.compared[1], op="eq", value=value),),
+            where=(Condition(property=rule.compared.event, op="eq", value=value),),
         )
         return self.event_filter(scan)
 

@@ -29,6 +29,7 @@ from .claims import FrequencyClaim as FrequencyClaim
 from .memory_ledger import MemoryLedger as MemoryLedger
 from .outbox import Outbox
 from .outcomes import OUTCOME_COLUMNS as OUTCOME_COLUMNS
+from .outcomes import EmittedOutcome as EmittedOutcome
 from .outcomes import OutcomeRow as OutcomeRow
 from .outcomes import RecordsAsRows as RecordsAsRows
 from .outcomes import outcome_row as outcome_row
@@ -113,8 +114,8 @@ class Ledger(Outbox, Protocol):
 
     def emitted(
         self, source_id: str, dispatch_key: str, identities: Sequence[str]
-    ) -> dict[str, tuple[str, str | None]]:
-        """Outcomes of this dispatch already handed to the sink: identity -> (state, reason)."""
+    ) -> dict[str, EmittedOutcome]:
+        """Outcomes of this dispatch already handed to the sink, by identity."""
         ...
 
     def pending_keys(self, source_id: str, dispatch_key: str) -> set[str]:

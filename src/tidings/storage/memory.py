@@ -225,7 +225,7 @@ class MemoryStore:
                 continue
             start = window_start(now, rule.within_days)
             with self._lock:
-                latest = dict(self._match_index.get((rule.event, rule.compared[1], value), {}))
+                latest = dict(self._match_index.get((rule.event, rule.compared.event, value), {}))
             return sorted(i for i, ts in latest.items() if start is None or ts >= start)
         return self._sorted_identities()
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from .claims import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
 from .outbox import MemoryOutbox, OutboxForwarding
-from .outcomes import OUTCOME_COLUMNS, OutcomeRow, RecordsAsRows
+from .outcomes import OUTCOME_COLUMNS, EmittedOutcome, OutcomeRow, RecordsAsRows
 
 __all__ = ["MemoryLedger"]
 
@@ -112,15 +112,15 @@ class MemoryLedger(RecordsAsRows, OutboxForwarding):
 
     def emitted(
         self, source_id: str, dispatch_key: str, identities: Sequence[str]
-    ) -> dict[str, tuple[str, str | None]]:
+    ) -> dict[str, EmittedOutcome]:
         """See :meth:`Ledger.emitted`."""
         rows = self._outcomes.get(source_id, [])
-        found: dict[str, tuple[str, str | None]] = {}
+        found: dict[str, EmittedOutcome] = {}
         for identity in identities:
             ident = (source_id, dispatch_key, identity)
             if ident in self._emitted:
                 row = rows[self._outcome_index[ident]]
-                found[identity] = (row["state"], row["reason"])
+                found[identity] = EmittedOutcome(row["state"], row["reason"])
         return found
 
     def pending_keys(self, source_id: str, dispatch_key: str) -> set[str]:

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from ..models.records import Delivery, Record
 
-__all__ = ["OUTCOME_COLUMNS", "OutcomeRow", "RecordsAsRows", "outcome_row"]
+__all__ = [
+    "OUTCOME_COLUMNS",
+    "EmittedOutcome",
+    "OutcomeRow",
+    "RecordsAsRows",
+    "outcome_row",
+]
 
 
 OUTCOME_COLUMNS: tuple[str, ...] = (
@@ -67,6 +74,13 @@ def outcome_row(
         None,
         version,
     )
+
+
+class EmittedOutcome(NamedTuple):
+    """An outcome already handed to the sink: its state and, for a skip, the reason."""
+
+    state: str
+    reason: str | None
 
 
 class RecordsAsRows:

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, TypeVar
 
 import psycopg
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .postgres_ledger import PostgresLedger
     from .postgres_registry import PostgresRegistry
 
-__all__ = ["PostgresStore", "open_postgres"]
+__all__ = ["PostgresStore", "PostgresWorkspaceParts", "open_postgres"]
 
 _T = TypeVar("_T")
 
@@ -245,9 +245,15 @@ class PostgresStore(SQLStoreReads):
         self._connections.close()
 
 
-def open_postgres(
-    dsn: str, *, schema: str | None = None
-) -> tuple[PostgresStore, PostgresLedger, PostgresRegistry]:
+class PostgresWorkspaceParts(NamedTuple):
+    """What a PostgreSQL workspace runs on: a store, ledger and registry on one pool."""
+
+    store: PostgresStore
+    ledger: PostgresLedger
+    registry: PostgresRegistry
+
+
+def open_postgres(dsn: str, *, schema: str | None = None) -> PostgresWorkspaceParts:
     """A store, ledger and registry sharing one set of connections to a migrated schema.
 
     Raises:
@@ -266,7 +272,7 @@ def open_postgres(
     except (TidingsError, psycopg.Error) as exc:
         connections.close()
         raise ArgumentError(str(exc), field="dsn") from exc
-    return (
+    return PostgresWorkspaceParts(
         PostgresStore(connections=connections),
         PostgresLedger(connections=connections),
         PostgresRegistry(connections=connections),

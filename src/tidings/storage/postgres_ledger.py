@@ -29,7 +29,7 @@ import psycopg
 from ._pg import Connections, PostgresBacked
 from .claims import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
 from .outbox import OutboxForwarding
-from .outcomes import OUTCOME_COLUMNS, OutcomeRow, RecordsAsRows
+from .outcomes import OUTCOME_COLUMNS, EmittedOutcome, OutcomeRow, RecordsAsRows
 from .postgres_outbox import PostgresOutbox
 from .postgres_registry import PostgresRegistry as PostgresRegistry
 
@@ -207,7 +207,7 @@ class PostgresLedger(PostgresBacked, RecordsAsRows, OutboxForwarding):
 
     def emitted(
         self, source_id: str, dispatch_key: str, identities: Sequence[str]
-    ) -> dict[str, tuple[str, str | None]]:
+    ) -> dict[str, EmittedOutcome]:
         """See :meth:`Ledger.emitted`."""
         with self._connections.connection() as conn:
             rows = conn.execute(
@@ -215,7 +215,7 @@ class PostgresLedger(PostgresBacked, RecordsAsRows, OutboxForwarding):
                 "AND dispatch_key = %s AND emitted AND identity = ANY(%s)",
                 [source_id, dispatch_key, list(identities)],
             ).fetchall()
-        return {identity: (state, reason) for identity, state, reason in rows}
+        return {identity: EmittedOutcome(state, reason) for identity, state, reason in rows}
 
     def pending_keys(self, source_id: str, dispatch_key: str) -> set[str]:
         """See :meth:`Ledger.pending_keys`."""

@@ -16,7 +16,7 @@ from typing import Any
 from ._connect import connect, ensure_column
 from .claims import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
 from .outbox import OutboxForwarding
-from .outcomes import OUTCOME_COLUMNS, OutcomeRow, RecordsAsRows
+from .outcomes import OUTCOME_COLUMNS, EmittedOutcome, OutcomeRow, RecordsAsRows
 from .sqlite_outbox import SQLiteOutbox
 
 __all__ = ["SQLiteLedger"]
@@ -251,7 +251,7 @@ class SQLiteLedger(RecordsAsRows, OutboxForwarding):
 
     def emitted(
         self, source_id: str, dispatch_key: str, identities: Sequence[str]
-    ) -> dict[str, tuple[str, str | None]]:
+    ) -> dict[str, EmittedOutcome]:
         """See :meth:`Ledger.emitted`."""
         with self._lock:
             rows = self._in_chunks(
@@ -260,7 +260,7 @@ class SQLiteLedger(RecordsAsRows, OutboxForwarding):
                 (source_id, dispatch_key),
                 list(identities),
             )
-        return {identity: (state, reason) for identity, state, reason in rows}
+        return {identity: EmittedOutcome(state, reason) for identity, state, reason in rows}
 
     def pending_keys(self, source_id: str, dispatch_key: str) -> set[str]:
         """See :meth:`Ledger.pending_keys`."""
