@@ -135,7 +135,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return await call(
             request,
             "targets/trigger",
-            dispatching(lambda ws, body, sink: ws.raise_business_event(body, sink=sink)),
+            dispatching(Workspace.raise_business_event),
         )
 
     @app.post(
@@ -148,7 +148,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return await call(
             request,
             "send/externaltrigger",
-            dispatching(lambda ws, body, sink: ws.trigger_campaign(body, sink=sink)),
+            dispatching(Workspace.trigger_campaign),
             sends=True,
         )
 
@@ -162,7 +162,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return await call(
             request,
             "send/externaltrigger/2",
-            dispatching(lambda ws, body, sink: ws.trigger_campaigns(body, sink=sink)),
+            dispatching(Workspace.trigger_campaigns),
             sends=True,
         )
 
@@ -182,7 +182,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             request,
             f"send/{channel}",
             dispatching(
-                lambda ws, body, sink: ws.message_via_identity(
+                lambda ws, body, *, sink: ws.message_via_identity(
                     with_channel(body, channel), sink=sink
                 )
             ),

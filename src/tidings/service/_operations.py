@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ..errors import TidingsError
 from ..models.records import Dispatch
@@ -42,7 +42,14 @@ class Reply(NamedTuple):
     body: dict[str, Any]
 
 
-Entry = Callable[[Workspace, dict[str, Any], JsonLinesSink], Dispatch]
+class Entry(Protocol):
+    """A workspace entry point that dispatches (``Workspace.trigger_campaign`` and the like)."""
+
+    def __call__(self, ws: Workspace, body: dict[str, Any], /, *, sink: JsonLinesSink) -> Dispatch:
+        """Dispatch ``body`` on ``ws``, records to ``sink``."""
+        ...
+
+
 Operation = Callable[[Workspace, dict[str, Any], JsonLinesSink], Reply]
 
 
@@ -56,7 +63,7 @@ def _answer(result: Dispatch) -> Reply:
 
 def dispatching(entry: Entry) -> Operation:
     """An operation answering with a dispatch's response (its fail code as the status)."""
-    return lambda ws, body, sink: _answer(entry(ws, body, sink))
+    return lambda ws, body, sink: _answer(entry(ws, body, sink=sink))
 
 
 def answering(work: Callable[[Workspace, dict[str, Any]], dict[str, Any]]) -> Operation:
