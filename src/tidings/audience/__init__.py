@@ -5,6 +5,7 @@ The models are :mod:`tidings.models.filters`, their evaluation
 :mod:`tidings.audience.control` holds the control-group hash.
 """
 
+from ..models import evaluation
 from ..models.evaluation import PROFILE_FIELDS as PROFILE_FIELDS
 from ..models.evaluation import EventsByName as EventsByName
 from ..models.evaluation import audience_matches as audience_matches
@@ -18,6 +19,7 @@ from ..models.evaluation import match_text as match_text
 from ..models.evaluation import profile_matches as profile_matches
 from ..models.evaluation import profile_value as profile_value
 from ..models.evaluation import property_filter_holds as property_filter_holds
+from ..models.evaluation import require_aware as require_aware
 from ..models.evaluation import segment_holds as segment_holds
 from ..models.evaluation import value_holds as value_holds
 from ..models.evaluation import window_start as window_start
@@ -33,11 +35,9 @@ from ..models.filters import PropertyFilter as PropertyFilter
 from ..models.filters import Segment as Segment
 
 __all__ = [
-    "PROFILE_FIELDS",
     "AudienceQuery",
     "Condition",
     "EventFilter",
-    "EventsByName",
     "Filter",
     "MatchCondition",
     "MatchRule",
@@ -45,18 +45,5 @@ __all__ = [
     "ProfileMatch",
     "PropertyFilter",
     "Segment",
-    "audience_matches",
-    "condition_holds",
-    "event_filter_holds",
-    "filter_holds",
-    "group_events",
-    "json_equal",
-    "match_rule_holds",
-    "match_text",
-    "profile_matches",
-    "profile_value",
-    "property_filter_holds",
-    "segment_holds",
-    "value_holds",
-    "window_start",
 ]
+__all__ += evaluation.__all__

@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, ClassVar, Literal, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
-    field_validator,
     model_validator,
 )
 
@@ -55,6 +55,15 @@ MAX_COUNT = 1_000_000
 _OPERAND_LIMITS = DataLimits(allow_non_finite=True)
 """A NaN operand is allowed: it compares false with every value."""
 
+
+def _plain_operand(value: JsonValue) -> JsonValue:
+    check_data(value, "value", _OPERAND_LIMITS)
+    return value
+
+
+Operand = Annotated[JsonValue, AfterValidator(_plain_operand)]
+"""A condition's ``value``: plain JSON-like data within the operand limits."""
+
 Operator = Literal[
     "eq", "ne", "in", "not_in", "contains", "exists", "not_exists", "gt", "gte", "lt", "lte"
 ]
@@ -82,13 +91,7 @@ class Condition(_Rule):
 
     property: str = Field(min_length=1, max_length=120)
     op: Operator = "eq"
-    value: JsonValue = None
-
-    @field_validator("value")
-    @classmethod
-    def _plain_value(cls, value: JsonValue) -> JsonValue:
-        check_data(value, "value", _OPERAND_LIMITS)
-        return value
+    value: Operand = None
 
     @model_validator(mode="after")
     def _value_fits_operator(self) -> Condition:
@@ -189,13 +192,7 @@ class MatchCondition(_Rule):
     property: str = Field(min_length=1, max_length=120)
     op: MatchOperator = "eq"
     business_property: str | None = Field(default=None, min_length=1, max_length=120)
-    value: JsonValue = None
-
-    @field_validator("value")
-    @classmethod
-    def _plain_value(cls, value: JsonValue) -> JsonValue:
-        check_data(value, "value", _OPERAND_LIMITS)
-        return value
+    value: Operand = None
 
     @model_validator(mode="after")
     def _one_operand(self) -> MatchCondition:
