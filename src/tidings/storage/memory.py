@@ -20,7 +20,7 @@ import json
 import re
 import threading
 from bisect import insort_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Final, TypeVar
@@ -123,18 +123,12 @@ class MemoryStore:
         Raises:
             TriggerDataError: a profile's properties cannot be stored as JSON.
         """
-        written = 0
-        for batch in batched(profiles, BATCH_SIZE):
-            for profile in batch:
-                # Same acceptance rule as the SQLite store: properties must be JSON.
-                encode_json(profile.properties, what=f"profile {profile.identity!r}")
-            with self._lock:
-                for profile in batch:
-                    if profile.identity not in self._profiles:
-                        self._sorted = None
-                    self._profiles[profile.identity] = profile
-            written += len(batch)
-        return written
+        # Same acceptance rule as the SQLite store: properties must be JSON.
+        return self._write(
+            profiles,
+            lambda p: encode_json(p.properties, what=f"profile {p.identity!r}"),
+            self._put_profile,
+        )
 
     def append_events(self, events: Iterable[UserEvent]) -> int:
         """Append events; return how many were written.
@@ -142,15 +136,30 @@ class MemoryStore:
         Raises:
             TriggerDataError: an event's properties cannot be stored as JSON.
         """
+        return self._write(
+            events,
+            lambda e: encode_json(e.properties, what=f"event {e.name!r} of {e.identity!r}"),
+            self._add_event,
+        )
+
+    def _write(
+        self, items: Iterable[_T], check: Callable[[_T], object], apply: Callable[[_T], None]
+    ) -> int:
+        """Write ``items`` a batch at a time: a batch is checked whole, then applied locked."""
         written = 0
-        for batch in batched(events, BATCH_SIZE):
-            for event in batch:
-                encode_json(event.properties, what=f"event {event.name!r} of {event.identity!r}")
+        for batch in batched(items, BATCH_SIZE):
+            for item in batch:
+                check(item)
             with self._lock:
-                for event in batch:
-                    self._add_event(event)
+                for item in batch:
+                    apply(item)
             written += len(batch)
         return written
+
+    def _put_profile(self, profile: UserProfile) -> None:
+        if profile.identity not in self._profiles:
+            self._sorted = None
+        self._profiles[profile.identity] = profile
 
     def _add_event(self, event: UserEvent) -> None:
         # insort_right keeps events with equal timestamps in arrival order, like
