@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["connect", "ensure_column"]
+__all__ = ["connect", "ensure_column", "immediate"]
 
 
 def connect(path: str, *, timeout: float = 30.0, schema: str | None = None) -> sqlite3.Connection:
@@ -46,3 +49,21 @@ def ensure_column(conn: sqlite3.Connection, table: str, column: str, declaration
             raise
         return False
     return True
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection, lock: threading.RLock) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction on ``conn``, holding ``lock``.
+
+    Committed when the block ends; rolled back (and the error raised again) when the
+    block or the commit raises. Writers in other processes wait for it (SQLite
+    serialises writers), so a read-then-write inside is never raced.
+    """
+    with lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from ._connect import connect
+from ._connect import connect, immediate
 
 __all__ = ["MemoryRegistry", "Registry", "SQLiteRegistry"]
 
@@ -192,24 +192,17 @@ class SQLiteRegistry:
 
     def log_activity(self, entry: dict[str, Any], *, once: str | None = None) -> bool:
         """See :meth:`Registry.log_activity`: marker and entry in one IMMEDIATE transaction."""
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                fresh = once is None or (
-                    conn.execute(
-                        "INSERT OR IGNORE INTO responses (request_key, body) VALUES (?, ?)",
-                        (once, json.dumps({"logged": True})),
-                    ).rowcount
-                    == 1
-                )
-                if fresh:
-                    conn.execute("INSERT INTO activity (body) VALUES (?)", (json.dumps(entry),))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return fresh
+        with immediate(self._conn, self._lock) as conn:
+            fresh = once is None or (
+                conn.execute(
+                    "INSERT OR IGNORE INTO responses (request_key, body) VALUES (?, ?)",
+                    (once, json.dumps({"logged": True})),
+                ).rowcount
+                == 1
+            )
+            if fresh:
+                conn.execute("INSERT INTO activity (body) VALUES (?)", (json.dumps(entry),))
+        return fresh
 
     def activity(self) -> list[dict[str, Any]]:
         """See :meth:`Registry.activity`."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._connect import connect, ensure_column
+from ._connect import connect, ensure_column, immediate
 from .claims import ClaimDecider, ClaimRequest, ClaimResult, ClaimState, FrequencyClaim
 from .outbox import OutboxForwarding
 from .outcomes import OUTCOME_COLUMNS, EmittedOutcome, OutcomeRow, RecordsAsRows
@@ -240,14 +240,8 @@ class SQLiteLedger(RecordsAsRows, OutboxForwarding):
 
     def mark_emitted(self, source_id: str, dispatch_key: str, identities: Sequence[str]) -> None:
         """See :meth:`Ledger.mark_emitted`."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._mark_emitted(source_id, dispatch_key, identities)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with immediate(self._conn, self._lock):
+            self._mark_emitted(source_id, dispatch_key, identities)
 
     def emitted(
         self, source_id: str, dispatch_key: str, identities: Sequence[str]

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ..models.records import Delivery
+from ._connect import immediate
 from .outbox import (
     DELIVERY_STATES,
     DeliveryUpdate,
@@ -54,15 +55,8 @@ class SQLiteOutbox:
         conn.executescript(OUTBOX_SCHEMA)
 
     def _transaction(self, work: Any) -> Any:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(self._conn)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            return result
+        with immediate(self._conn, self._lock) as conn:
+            return work(conn)
 
     def queue(self, deliveries: Sequence[Delivery], *, at: datetime) -> int:
         """See :meth:`Outbox.queue`."""
