@@ -295,6 +295,15 @@ class ChannelMessage(BaseModel):
         """Yield ``(key, source, escape, limits)`` for every template field."""
         raise NotImplementedError  # pragma: no cover - every channel overrides it
 
+    def payload(self, texts: dict[str, str]) -> BaseModel:
+        """The channel's payload of its rendered ``texts`` (by field key), checked."""
+        raise NotImplementedError  # pragma: no cover - every channel overrides it
+
+    def payload_dict(self, texts: dict[str, str]) -> dict[str, Any]:
+        """:meth:`payload` as the JSON-ready dict of its ``to_dict`` (what a delivery holds)."""
+        payload: Any = self.payload(texts)
+        return dict(payload.to_dict())
+
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """Copy the message; with ``update``, validate and compile the new field values.
 
@@ -304,6 +313,14 @@ class ChannelMessage(BaseModel):
         if not update:
             return super().model_copy(deep=deep)
         return type(self)(**{**dict(self), **update})
+
+    @property
+    def compiled_templates(self) -> CompiledTemplates:
+        """The compiled templates with their trigger-key analysis (read once by a batch)."""
+        # Read from pydantic's private store directly: ``self._compiled`` goes
+        # through ``BaseModel.__getattr__``, slow on the render hot path.
+        private = self.__pydantic_private__
+        return private["_compiled"] if private else self._compiled
 
     @property
     def templates(self) -> tuple[CompiledField, ...]:
@@ -318,7 +335,7 @@ class ChannelMessage(BaseModel):
     @property
     def required_trigger_keys(self) -> frozenset[str]:
         """Keys some template uses without a ``default`` or an ``if`` guard."""
-        return self._compiled.required_trigger_keys
+        return self.compiled_templates.required_trigger_keys
 
     def check_trigger(self, trigger: Mapping[str, Any] | None) -> None:
         """Raise :class:`MissingTriggerKeyError` if ``trigger`` lacks a required key.
@@ -334,9 +351,6 @@ class ChannelMessage(BaseModel):
         trigger: Mapping[str, Any] | None,
         namespaces: Mapping[str, Any],
     ) -> dict[str, str]:
-        # The render hot path: read the private attribute from pydantic's store
-        # directly (``self._compiled`` goes through ``BaseModel.__getattr__``).
-        private = self.__pydantic_private__
-        compiled: CompiledTemplates = private["_compiled"] if private else self._compiled
+        compiled = self.compiled_templates
         compiled.check_trigger(trigger, self._channel)
         return compiled.render(profile, trigger, namespaces)

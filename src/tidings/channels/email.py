@@ -109,7 +109,15 @@ class EmailMessage(ChannelMessage):
                 contain CR or LF (field ``email.subject`` and so on).
             PayloadTooLargeError: ``html`` or ``text`` is over ``max_html_bytes``.
         """
-        texts = self._render_texts(profile, trigger, namespaces)
+        return self.payload(self._render_texts(profile, trigger, namespaces))
+
+    def payload(self, texts: dict[str, str]) -> EmailPayload:
+        """The payload of the rendered ``texts`` (by field key), headers and sizes checked.
+
+        Raises:
+            HeaderInjectionError: A header field would contain CR or LF.
+            PayloadTooLargeError: ``html`` or ``text`` is over ``max_html_bytes``.
+        """
         for key in _HEADER_FIELDS:
             value = texts.get(key)
             if value is not None:

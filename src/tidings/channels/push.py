@@ -124,28 +124,41 @@ class PushMessage(ChannelMessage):
             PayloadTooLargeError: The payload's JSON is over ``max_payload_bytes``
                 (field ``push``).
         """
-        texts = self._render_texts(profile, trigger, namespaces)
-        payload = construct_payload(
-            PushPayload,
-            {
-                "title": texts["title"],
-                "body": texts["body"],
-                "deep_link": texts.get("deep_link") or None,
-                "image_url": texts.get("image_url") or None,
-                "extras": {key: texts[f"extras.{key}"] for key in self.extras},
-                "ttl_seconds": self.ttl_seconds,
-            },
-        )
+        return self.payload(self._render_texts(profile, trigger, namespaces))
+
+    def payload(self, texts: dict[str, str]) -> PushPayload:
+        """The payload of the rendered ``texts`` (by field key), checked against the limit.
+
+        Raises:
+            PayloadTooLargeError: The payload's JSON is over ``max_payload_bytes``.
+        """
+        return construct_payload(PushPayload, self.payload_dict(texts))
+
+    def payload_dict(self, texts: dict[str, str]) -> dict[str, Any]:
+        """:meth:`payload` as the dict its ``to_dict`` gives (a dispatch needs no model).
+
+        Raises:
+            PayloadTooLargeError: The payload's JSON is over ``max_payload_bytes``.
+        """
+        extras = self.extras
+        values = {
+            "title": texts["title"],
+            "body": texts["body"],
+            "deep_link": texts.get("deep_link") or None,
+            "image_url": texts.get("image_url") or None,
+            "extras": {key: texts[f"extras.{key}"] for key in extras} if extras else {},
+            "ttl_seconds": self.ttl_seconds,
+        }
         # The payload's JSON is its texts (each at most six bytes a character once
         # escaped), the extras' keys and a bounded frame of key names and literals:
         # when even that bound fits, serialising it just to measure it is wasted.
         bound = (
             json_size_bound(texts.values())
-            + json_size_bound(self.extras)
-            + 2 * len(self.extras)  # a colon and a comma per entry
+            + json_size_bound(extras)
+            + 2 * len(extras)  # a colon and a comma per entry
             + len(str(self.ttl_seconds))
             + _FRAME_BYTES
         )
         if bound > self.max_payload_bytes:
-            check_size(payload.to_json(), self.max_payload_bytes, "push")
-        return payload
+            check_size(dumps_floatless(values), self.max_payload_bytes, "push")
+        return values

@@ -202,7 +202,17 @@ class WebhookMessage(ChannelMessage):
             PayloadTooLargeError: The body is over ``max_body_bytes`` (``webhook.body``).
             InvalidWebhookBodyError: The body is not valid JSON (``webhook.body``).
         """
-        texts = self._render_texts(profile, trigger, namespaces)
+        return self.payload(self._render_texts(profile, trigger, namespaces))
+
+    def payload(self, texts: dict[str, str]) -> WebhookPayload:
+        """The payload of the rendered ``texts`` (by field key): URL, headers and body checked.
+
+        Raises:
+            ChannelError: The URL is empty or not ``http(s)``.
+            HeaderInjectionError: A header value would contain CR or LF.
+            PayloadTooLargeError: The body is over ``max_body_bytes``.
+            InvalidWebhookBodyError: The body is not valid JSON.
+        """
         url = texts["url"]
         _check_url(url)
         headers: dict[str, str] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import NamedTuple
 
+from ..channels._batch import BatchRender
 from ..delivery.rules import period_keys
 from ..errors import (
     InvalidWebhookBodyError,
@@ -49,13 +50,19 @@ def _reason_for(exc: BaseException) -> SkipReason:
     return "render_error"
 
 
-def render(plan: DispatchPlan, user: Eligible, *, encode: bool) -> Skip | Ready:
-    """Render ``user``'s message; ``encode`` also encodes the delivery's JSON line."""
+def render(
+    plan: DispatchPlan, user: Eligible, *, encode: bool, batch: BatchRender | None = None
+) -> Skip | Ready:
+    """Render ``user``'s message; ``encode`` also encodes the delivery's JSON line.
+
+    ``batch`` is the plan's message ready for many users (:func:`decide` makes one
+    per chunk); without it the message renders on its own.
+    """
     identity, source_id, channel = user.person.identity, plan.source_id, plan.message.channel
     try:
-        payload = plan.message.render(
-            user.person.profile, user.trigger, **plan.namespaces
-        ).to_dict()
+        if batch is None:
+            batch = BatchRender(plan.message, plan.namespaces)
+        payload = batch(user.person.profile, user.trigger)
     except TidingsError as exc:
         field_name = getattr(exc, "field", None)
         detail = exc.detailed_message() if isinstance(exc, TemplateError) else str(exc)
@@ -82,10 +89,13 @@ def render(plan: DispatchPlan, user: Eligible, *, encode: bool) -> Skip | Ready:
 def decide(plan: DispatchPlan, entries: list[Entry], *, encode: bool) -> list[Skip | Ready]:
     """Check and render each entry: the per-user work, with no store and no ledger."""
     timings: Timings = {}
+    batch = BatchRender(plan.message, plan.namespaces)
     verdicts: list[Skip | Ready] = []
     for entry in entries:
         verdict = check(plan, entry, timings)
         verdicts.append(
-            render(plan, verdict, encode=encode) if isinstance(verdict, Eligible) else verdict
+            render(plan, verdict, encode=encode, batch=batch)
+            if isinstance(verdict, Eligible)
+            else verdict
         )
     return verdicts

@@ -687,7 +687,12 @@ class _Generator:
         right = self.operand(expr.right)  # type: ignore[attr-defined]
         self.charge_comparison(left, right, expr.token)
         if isinstance(expr, EqExpression | NeExpression):
-            test = f"_eq({left}, {right})"
+            # Two plain strings compare as Python strings in _eq (no undefined, no
+            # __liquid__, no bool, no empty/blank): test them inline.
+            test = (
+                f"({left} == {right} if {left}.__class__ is str and {right}.__class__ is str "
+                f"else _eq({left}, {right}))"
+            )
             return test if isinstance(expr, EqExpression) else f"(not {test})"
         if isinstance(expr, LtExpression | GtExpression):
             token = self.const(expr.token)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -200,6 +200,30 @@ class Template:
         if namespaces:
             return self._render_data(self._namespaces(profile, trigger, namespaces))
         return self._render_data(data)
+
+    def renders_alike(self, names: frozenset[str]) -> bool:
+        """Whether the template renders the same text whenever the namespaces ``names`` do.
+
+        True when every top-level name it reads is one of ``names`` and it never
+        reads the clock (the ``date`` filter turns ``"now"`` into the time): a
+        template reading only namespaces that are the same for every user of a
+        dispatch (``BusinessEvent``, ``Campaign``) renders the same text for all
+        of them, so a batch renders it once.
+        """
+        analysis = self._bound.analyze(include_partials=False)
+        return "date" not in analysis.filters and all(name in names for name in analysis.globals)
+
+    def render_function(self) -> Callable[[dict[str, Any]], str]:
+        """The function :meth:`render` ends in, for namespaces built once per user by a batch.
+
+        It takes the top-level variables (``{"Profile": ..., "ExternalTrigger":
+        ..., "BusinessEvent": ...}``, every key a namespace, the trigger already
+        checked). The compiled function when there is one: it returns the text
+        :meth:`render` would, or raises (any exception) where the interpreter
+        would report an error or render instead; a caller then renders through
+        :meth:`render` to get that exact outcome.
+        """
+        return self._render_fn if self._render_fn is not None else self._render_data
 
     def render_globals(self, data: Mapping[str, Any]) -> str:
         """Render with ``data`` as the top-level variables (plain Liquid).
