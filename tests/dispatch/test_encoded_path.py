@@ -1,13 +1,19 @@
-"""The encoded path (a bulletin to a JsonLinesSink): the record path's bytes, any worker count.
+"""The encoded path (a JsonLinesSink): the record path's bytes, any worker count.
 
 A bulletin dispatched to a :class:`~tidings.JsonLinesSink` sends store rows to the
-workers and gets ledger rows and JSON lines back (``run_encoded``); any other sink
-takes the record path. Both must write the same file, the same ledger rows and
+workers and gets ledger rows and JSON lines back (``run_encoded``), a campaign its
+screened recipients (``run_encoded_recipients``); any other sink takes the record
+path. Both must write the same file, the same ledger rows and
 the same summary.
 """
 
+import shutil
+
 import pytest
 from tests.dispatch.test_speed_paths import BULLETIN, NOW, RAISE, SMALL_CHUNK, _make
+from tests.dispatch.test_workers import BULLETIN as SEED_BULLETIN
+from tests.dispatch.test_workers import CAMPAIGN, _campaign_body
+from tests.dispatch.viewers import populate
 
 import tidings
 import tidings.dispatch.run as run_module
@@ -124,3 +130,72 @@ def test_big_integers_in_properties_survive_the_row_decoding(tmp_path):
     assert Person.from_row(rows[0]).profile == Person.of(profile).profile
     assert Person.from_row(rows[0]).profile["id"] == 2**70
     store.close()
+
+
+# -- campaigns (External Trigger) on the encoded path ------------------------------------
+
+
+@pytest.fixture
+def small_campaign_chunks(monkeypatch):
+    """Several chunks per campaign, and a count of the campaigns on the encoded path."""
+    monkeypatch.setattr(run_module, "CHUNK_SIZE", SMALL_CHUNK)
+    encoded = run_module.run_encoded_recipients
+    calls: list[int] = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return encoded(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "run_encoded_recipients", counted)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def campaign_db(tmp_path_factory):
+    """The campaign workspace of test_workers: filters, control group, caps, earlier emails."""
+    path = tmp_path_factory.mktemp("encoded") / "seed.db"
+    with tidings.Workspace.sqlite(path, clock=lambda: NOW) as ws:
+        ws.configure({"frequency_caps": [{"limit": 1, "period": "day", "channel": "email"}]})
+        populate(ws, 600, SEED_BULLETIN)
+        ws.publish_campaign(CAMPAIGN)
+        ws.message_via_identity(
+            {
+                "to": {"identity": [f"user-{i:04d}" for i in range(0, 60, 3)]},
+                "content": {"channel": "email", "subject": "Earlier", "html": "<p>x</p>"},
+            }
+        )
+    return path
+
+
+def _trigger(seed_db, tmp_path, name, *, workers, encoded, include_skips):
+    path = tmp_path / f"{name}.db"
+    shutil.copy(seed_db, path)
+    out = tmp_path / f"{name}.jsonl"
+    with (
+        tidings.Workspace.sqlite(path, clock=lambda: NOW, workers=workers) as ws,
+        tidings.JsonLinesSink(out, include_skips=include_skips) as sink,
+    ):
+        result = ws.trigger_campaign(_campaign_body(), sink=sink if encoded else _RecordSink(sink))
+        outcomes = ws.ledger.outcomes("orders")
+    return out.read_bytes(), result.response, result.summary.to_dict(), outcomes
+
+
+@pytest.mark.parametrize("include_skips", [True, False])
+def test_campaign_on_the_encoded_path_writes_the_record_paths_bytes(
+    campaign_db, tmp_path, small_campaign_chunks, include_skips
+):
+    seed_db = campaign_db
+    record = _trigger(seed_db, tmp_path, "r", workers=1, encoded=False, include_skips=include_skips)
+    assert small_campaign_chunks == []  # the record path
+    one = _trigger(seed_db, tmp_path, "e1", workers=1, encoded=True, include_skips=include_skips)
+    two = _trigger(seed_db, tmp_path, "e2", workers=2, encoded=True, include_skips=include_skips)
+    assert small_campaign_chunks == [1, 1]
+    assert one == record
+    assert two == record
+    lines, _, summary, outcomes = one
+    assert summary["sent"] == 100  # the targeting cap
+    assert lines.count(b'"type":"delivery"') == 100
+    assert len(outcomes) == summary["candidates"]
+    if include_skips:
+        for reason in ("unknown_identity", "filtered_out", "missing_trigger_key", "frequency_cap"):
+            assert f'"reason":"{reason}"'.encode() in lines

@@ -6,6 +6,7 @@ which also counts it into the dispatch's :class:`~tidings.models.records.Summary
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
@@ -97,6 +98,12 @@ class Committer:
         flush = getattr(sink, "flush", None)
         self._flush: Callable[[], object] | None = flush if callable(flush) else None
         self._unmarked: list[str] = []
+        # On the encoded path commits run on a thread of their own while the
+        # main thread counts what an earlier run emitted: both add to the summary.
+        self._counting = threading.Lock()
+        # A dispatch run for the first time has nothing emitted: one question
+        # here spares a look-up per chunk.
+        self._rerun = ledger.any_emitted(plan.source_id, plan.dispatch_key)
         resume = getattr(sink, "resume", None)
         if callable(resume):
             # Tell a resumable sink which records a crashed run may have written.
@@ -109,10 +116,13 @@ class Committer:
 
     def todo(self, identities: list[str]) -> set[str]:
         """Which of ``identities`` an earlier run already emitted (they are counted here)."""
+        if not self._rerun:
+            return set()
         plan = self.plan
         done = self.ledger.emitted(plan.source_id, plan.dispatch_key, identities)
-        for state, reason in done.values():
-            self.summary.add_outcome(state, reason)
+        with self._counting:
+            for state, reason in done.values():
+                self.summary.add_outcome(state, reason)
         return set(done)
 
     def emit(self, records: list[Record], lines: Mapping[str, str]) -> None:
@@ -162,7 +172,8 @@ class Committer:
             emitted=(plan.source_id, unmarked) if unmarked else None,
         )
         self._unmarked = []
-        self.summary.merge(encoded.summary)
+        with self._counting:
+            self.summary.merge(encoded.summary)
         lines, rows = encoded.lines, encoded.rows
         if None in lines:  # skips the sink does not want
             kept = [i for i, line in enumerate(lines) if line is not None]

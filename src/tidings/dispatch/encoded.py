@@ -1,9 +1,10 @@
-"""The encoded path: a bulletin's chunk of store rows decided into ledger rows and JSON lines.
+"""The encoded path: a chunk of candidates decided into ledger rows and JSON lines.
 
 When the sink takes whole chunks of JSON lines (:class:`~tidings.JsonLinesSink`),
 the per-user work of a chunk ends where it is done, in a worker process when there
-are some: profiles are decoded from the store's rows there, and what comes back
-is what the dispatching process stores and writes as it is (the outcome rows of
+are some: a bulletin's profiles are decoded from the store's rows there (a
+campaign's named recipients arrive screened, as on the record path), and what
+comes back is what the dispatching process stores and writes as it is (the outcome rows of
 the ledger, the sink's lines, the chunk's counts). The dispatching process then
 only claims caps, writes the ledger in one transaction per chunk and forwards
 the lines. The records are the ones :func:`~tidings.dispatch.render.decide`
@@ -12,17 +13,17 @@ makes on the other path: one rule for each, in eligibility, render and caps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from ..models.records import Skip, Summary, encode_line
+from ..models.records import Record, Skip, Summary, encode_line
 from ..storage.ledger import OutcomeRow, outcome_row
 from .caps import Wanted
 from .eligibility import Entry, Person
 from .plan import DispatchPlan
-from .render import decide
+from .render import Ready, decide
 
-__all__ = ["Encoded", "decide_rows", "settle_encoded"]
+__all__ = ["Encoded", "decide_chunk", "decide_rows", "settle_encoded"]
 
 
 class Encoded(NamedTuple):
@@ -49,6 +50,34 @@ def decide_rows(
     whether the sink writes skip lines (else their line is None).
     """
     entries = [Entry(Person.from_row(row), None, row[0] in capped) for row in rows]
+    return _encode(plan, decide(plan, entries, encode=False), skips=skips)
+
+
+def decide_chunk(
+    plan: DispatchPlan,
+    entries: list[Entry],
+    order: list[str],
+    screened: Mapping[str, Record],
+    *,
+    skips: bool,
+) -> Encoded:
+    """Decide a screened chunk of candidates (a campaign's) and encode its outcomes in ``order``.
+
+    ``screened`` holds the records the screening decided already (unknown
+    identities, the audience filters); ``entries`` the rest. The outcomes come
+    in ``order`` (the candidates' order), as on the record path.
+    """
+    decided: dict[str, Record | Ready] = dict(screened)
+    for verdict in decide(plan, entries, encode=False):
+        decided[verdict.identity if isinstance(verdict, Skip) else verdict.delivery.identity] = (
+            verdict
+        )
+    verdicts = [decided[identity] for identity in order if identity in decided]
+    return _encode(plan, verdicts, skips=skips)
+
+
+def _encode(plan: DispatchPlan, verdicts: Sequence[Record | Ready], *, skips: bool) -> Encoded:
+    """The outcome rows and lines of a chunk's verdicts (deliveries wanting claims noted)."""
     at, key = plan.now.isoformat(), plan.dispatch_key
     claims = plan.claims
     encoded = Encoded([], [], [], Summary(), [], [])
@@ -58,13 +87,14 @@ def decide_rows(
         encoded.lines,
         encoded.summary,
     )
-    for verdict in decide(plan, entries, encode=False):
+    for verdict in verdicts:
         if isinstance(verdict, Skip):
             identities.append(verdict.identity)
             out_rows.append(outcome_row(verdict, key, at, plan.version))
             lines.append(encode_line(verdict) if skips else None)
             summary.add(verdict)
             continue
+        assert isinstance(verdict, Ready)  # noqa: S101 - screening decides skips only
         delivery = verdict.delivery
         if claims:
             encoded.positions.append(len(out_rows))

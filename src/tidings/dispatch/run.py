@@ -10,35 +10,41 @@ With ``workers`` above 1, worker processes check and render a chunk at a time
 while this process keeps the rest in chunk order: the same records come out for
 any number of workers.
 
-A bulletin dispatched to a chunk sink (:class:`~tidings.JsonLinesSink`) takes the
-encoded path (:func:`run_encoded`): store rows go to the workers undecoded, and
-ledger rows and JSON lines come back, so this process only claims, records and
-writes. Campaigns, record lists and other sinks take :func:`run_dispatch`.
+A dispatch to a chunk sink (:class:`~tidings.JsonLinesSink`) takes the encoded
+path: a bulletin's store rows go to the workers undecoded (:func:`run_encoded`),
+a campaign's recipients screened (:func:`run_encoded_recipients`), and ledger
+rows and JSON lines come back, so this process only claims, records and writes
+(on a commit thread). Record lists and other sinks take :func:`run_dispatch`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from itertools import chain
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, NamedTuple
 
-from .._batching import CHUNK_SIZE, batched
+from .._batching import CHUNK_SIZE
 from ..models.records import Record, Sink, Skip, Summary
 from ..storage.base import Store
 from ..storage.ledger import Ledger
+from ._pipeline import run_chunks
 from .audience import audience_profiles, bulletin_candidates, bulletin_rows, recipient_candidates
 from .caps import Wanted, admitted_under_cap, claim, reopen_held
 from .commit import Committer, Kept
 from .eligibility import Entry, screen
-from .encoded import Encoded, decide_rows, settle_encoded
+from .encoded import Encoded, decide_chunk, decide_rows, settle_encoded
 from .plan import Candidate, DispatchPlan, Recipient
 from .render import Ready, decide
-from .workers import decide_in_worker, decide_rows_in_worker, init_worker, unpack, worker_ready
+from .workers import (
+    decide_chunk_in_worker,
+    decide_in_worker,
+    decide_rows_in_worker,
+    init_worker,
+    unpack,
+    worker_ready,
+)
 
 __all__ = ["dispatch_bulletin", "dispatch_recipients", "run_dispatch"]
 
@@ -49,6 +55,7 @@ _init_worker = init_worker
 _worker_ready = worker_ready
 _decide_in_worker = decide_in_worker
 _decide_rows_in_worker = decide_rows_in_worker
+_decide_chunk_in_worker = decide_chunk_in_worker
 
 
 class _Chunk(NamedTuple):
@@ -91,52 +98,52 @@ def _worker_pool(plan: DispatchPlan, encode: bool, workers: int) -> ProcessPoolE
     )
 
 
-_W = TypeVar("_W")
-_R = TypeVar("_R")
-
-
-def _drive(
-    works: Iterable[_W],
-    *,
-    here: Callable[[_W], _R],
-    there: Callable[[_W], tuple[Callable[..., Any], tuple[Any, ...]]],
-    back: Callable[[Any], _R],
-    commit: Callable[[_W, _R], None],
-    pool: Callable[[], ProcessPoolExecutor] | None,
-    workers: int,
-) -> None:
-    """Decide each work item (``here``, or in a worker: ``there`` then ``back``), commit in order.
-
-    Without ``pool`` everything is decided here. With one, at most ``2 * workers``
-    items are in flight; until the first worker answers (a fresh interpreter
-    importing tidings takes a moment), this process decides items itself.
-    """
-    if pool is None:
-        for work in works:
-            commit(work, here(work))
-        return
-    in_flight: deque[tuple[_W, Future[Any]]] = deque()
-    with pool() as executor:
-        ready = executor.submit(_worker_ready)
-        try:
-            for work in works:
-                if not in_flight and not ready.done():
-                    commit(work, here(work))
-                    continue
-                fn, args = there(work)
-                in_flight.append((work, executor.submit(fn, *args)))
-                if len(in_flight) >= 2 * workers:
-                    done, future = in_flight.popleft()
-                    commit(done, back(future.result()))
-            while in_flight:
-                done, future = in_flight.popleft()
-                commit(done, back(future.result()))
-        except BaseException:
-            executor.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
 # -- the loop -----------------------------------------------------------------------------
+
+
+def _screener(
+    plan: DispatchPlan,
+    store: Store,
+    ledger: Ledger,
+    committer: Committer,
+    admitted: set[str] | None,
+) -> Callable[[list[Candidate]], _Chunk | None]:
+    """Screen a chunk of candidates: what an earlier run emitted, unknown identities, filters."""
+
+    def screened(chunk: list[Candidate]) -> _Chunk | None:
+        done = committer.todo([c.identity for c in chunk])
+        todo = [c for c in chunk if c.identity not in done] if done else chunk
+        if not todo:
+            return None
+        records, entries = screen(plan, store, todo, admitted)
+        if admitted is not None:
+            held = reopen_held(plan, ledger, [e.person.identity for e in entries if e.capped])
+            if held:
+                entries = [
+                    e._replace(capped=False) if e.person.identity in held else e for e in entries
+                ]
+        return _Chunk([c.identity for c in todo], records, entries)
+
+    return screened
+
+
+def _encoded_commit(
+    plan: DispatchPlan, ledger: Ledger, committer: Committer, *, ranked: bool
+) -> Callable[[object, Encoded], None]:
+    """The commit of an encoded chunk: claims (if any caps), then ledger and sink."""
+    assert committer.chunks is not None  # noqa: S101 - callers check it
+    skips = committer.chunks.include_skips
+
+    def commit(_: object, encoded: Encoded) -> None:
+        if encoded.wanted:
+            refused = claim(plan, ledger, encoded.wanted, ranked=ranked)
+            settle_encoded(plan, encoded, refused, skips=skips)
+        committer.emit_encoded(encoded)
+
+    return commit
+
+
+# -- the routes ---------------------------------------------------------------------------
 
 
 def run_dispatch(
@@ -171,65 +178,26 @@ def run_dispatch(
     Raises:
         ValueError: ``workers`` or ``chunk_size`` is below 1.
     """
-    size = CHUNK_SIZE if chunk_size is None else chunk_size
-    if size < 1 or workers < 1:
-        raise ValueError(f"chunk_size and workers must be at least 1, not {size} and {workers}")
     committer = committer or Committer(plan, ledger, sink, keep)
-    chunks = batched(candidates, size)
-    first = next(chunks, None)
-    if first is None:
-        return committer.summary
-    second = next(chunks, None)
-    chunks = chain([first] if second is None else [first, second], chunks)
     encode = committer.lines is not None
     ranked = admitted is not None
-
-    def screened(chunk: list[Candidate]) -> _Chunk | None:
-        done = committer.todo([c.identity for c in chunk])
-        todo = [c for c in chunk if c.identity not in done] if done else chunk
-        if not todo:
-            return None
-        records, entries = screen(plan, store, todo, admitted)
-        if admitted is not None:
-            held = reopen_held(plan, ledger, [e.person.identity for e in entries if e.capped])
-            if held:
-                entries = [
-                    e._replace(capped=False) if e.person.identity in held else e for e in entries
-                ]
-        return _Chunk([c.identity for c in todo], records, entries)
 
     def commit(chunk: _Chunk, verdicts: list[Skip | Ready]) -> None:
         committer.emit(*_settle(plan, ledger, chunk, verdicts, ranked=ranked))
 
-    works = (work for chunk in chunks if (work := screened(chunk)) is not None)
-    _finishing(
+    return run_chunks(
         committer,
-        lambda: _drive(
-            works,
-            here=lambda work: decide(plan, work.entries, encode=encode),
-            there=lambda work: (_decide_in_worker, (work.entries,)),
-            back=lambda packed: unpack(plan, packed),
-            commit=commit,
-            pool=None
-            if workers == 1 or second is None
-            else lambda: _worker_pool(plan, encode, workers),
-            workers=workers,
-        ),
+        candidates,
+        size=CHUNK_SIZE if chunk_size is None else chunk_size,
+        workers=workers,
+        prepare=_screener(plan, store, ledger, committer, admitted),
+        here=lambda work: decide(plan, work.entries, encode=encode),
+        there=lambda work: (_decide_in_worker, (work.entries,)),
+        back=lambda packed: unpack(plan, packed),
+        commit=commit,
+        pool=lambda: _worker_pool(plan, encode, workers),
+        commit_thread=False,
     )
-    return committer.summary
-
-
-def _finishing(committer: Committer, run: Callable[[], None]) -> None:
-    """Run the loop, then mark the last chunk emitted (also when the loop fails)."""
-    try:
-        run()
-    except BaseException:
-        # The last chunk the sink took in full is still unmarked: mark it if the
-        # ledger lets us (a failing ledger is the error already on its way up).
-        with contextlib.suppress(Exception):
-            committer.finish()
-        raise
-    committer.finish()
 
 
 class _Rows(NamedTuple):
@@ -254,21 +222,11 @@ def run_encoded(
     The same records, ledger rows, lines and order as :func:`run_dispatch` gives
     for the same audience; what changes is where the work is done: workers decode
     the rows, decide and encode; this process claims caps, records each chunk in
-    one transaction and writes its lines in one call.
+    one transaction and writes its lines in one call (on a commit thread, while
+    the next chunks are handed out).
     """
-    size = CHUNK_SIZE if chunk_size is None else chunk_size
-    if size < 1 or workers < 1:
-        raise ValueError(f"chunk_size and workers must be at least 1, not {size} and {workers}")
-    sink = committer.chunks
-    assert sink is not None  # noqa: S101 - callers check it
-    skips = sink.include_skips
-    chunks = batched(rows, size)
-    first = next(chunks, None)
-    if first is None:
-        return committer.summary
-    second = next(chunks, None)
-    chunks = chain([first] if second is None else [first, second], chunks)
-    ranked = admitted is not None
+    assert committer.chunks is not None  # noqa: S101 - callers check it
+    skips = committer.chunks.include_skips
 
     def todo(chunk: list[tuple[Any, ...]]) -> _Rows | None:
         done = committer.todo([row[0] for row in chunk])
@@ -281,28 +239,52 @@ def run_encoded(
         capped = [row[0] for row in chunk if row[0] not in admitted]
         return _Rows(chunk, frozenset(capped).difference(reopen_held(plan, ledger, capped)))
 
-    def commit(_: _Rows, encoded: Encoded) -> None:
-        if encoded.wanted:
-            refused = claim(plan, ledger, encoded.wanted, ranked=ranked)
-            settle_encoded(plan, encoded, refused, skips=skips)
-        committer.emit_encoded(encoded)
-
-    works: Iterator[_Rows] = (work for chunk in chunks if (work := todo(chunk)) is not None)
-    _finishing(
+    return run_chunks(
         committer,
-        lambda: _drive(
-            works,
-            here=lambda work: decide_rows(plan, work.rows, work.capped, skips=skips),
-            there=lambda work: (_decide_rows_in_worker, (work.rows, work.capped, skips)),
-            back=lambda encoded: encoded,
-            commit=commit,
-            pool=None
-            if workers == 1 or second is None
-            else lambda: _worker_pool(plan, False, workers),
-            workers=workers,
-        ),
+        rows,
+        size=CHUNK_SIZE if chunk_size is None else chunk_size,
+        workers=workers,
+        prepare=todo,
+        here=lambda work: decide_rows(plan, work.rows, work.capped, skips=skips),
+        there=lambda work: (_decide_rows_in_worker, (work.rows, work.capped, skips)),
+        back=lambda encoded: encoded,
+        commit=_encoded_commit(plan, ledger, committer, ranked=admitted is not None),
+        pool=lambda: _worker_pool(plan, False, workers),
+        commit_thread=True,
     )
-    return committer.summary
+
+
+def run_encoded_recipients(
+    plan: DispatchPlan,
+    candidates: Iterable[Candidate],
+    *,
+    store: Store,
+    ledger: Ledger,
+    committer: Committer,
+    workers: int = 1,
+    chunk_size: int | None = None,
+) -> Summary:
+    """:func:`run_dispatch` for a campaign's recipients and a chunk sink (the encoded path).
+
+    Screened here as on the record path (unknown identities, filters); decided
+    and encoded in the workers, in the candidates' order, with the same records,
+    ledger rows and lines as :func:`run_dispatch`.
+    """
+    assert committer.chunks is not None  # noqa: S101 - callers check it
+    skips = committer.chunks.include_skips
+    return run_chunks(
+        committer,
+        candidates,
+        size=CHUNK_SIZE if chunk_size is None else chunk_size,
+        workers=workers,
+        prepare=_screener(plan, store, ledger, committer, None),
+        here=lambda w: decide_chunk(plan, w.entries, w.order, w.records, skips=skips),
+        there=lambda w: (_decide_chunk_in_worker, (w.entries, w.order, w.records, skips)),
+        back=lambda encoded: encoded,
+        commit=_encoded_commit(plan, ledger, committer, ranked=False),
+        pool=lambda: _worker_pool(plan, False, workers),
+        commit_thread=True,
+    )
 
 
 def dispatch_bulletin(
@@ -372,16 +354,22 @@ def dispatch_recipients(
                     "identity listed more than once",
                 )
             )
-    summary = run_dispatch(
-        plan,
-        recipient_candidates(store, unique),
-        store=store,
-        ledger=ledger,
-        sink=sink,
-        keep=keep,
-        workers=workers,
-        committer=committer,
-    )
+    candidates = recipient_candidates(store, unique)
+    if committer.chunks is not None:
+        summary = run_encoded_recipients(
+            plan, candidates, store=store, ledger=ledger, committer=committer, workers=workers
+        )
+    else:
+        summary = run_dispatch(
+            plan,
+            candidates,
+            store=store,
+            ledger=ledger,
+            sink=sink,
+            keep=keep,
+            workers=workers,
+            committer=committer,
+        )
     if duplicates:
         committer.emit_duplicates(duplicates)
     return summary

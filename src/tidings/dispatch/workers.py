@@ -18,13 +18,14 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ..models.records import Delivery, Skip
+from ..models.records import Delivery, Record, Skip
 from .eligibility import Entry
-from .encoded import Encoded, decide_rows
+from .encoded import Encoded, decide_chunk, decide_rows
 from .plan import DispatchPlan
 from .render import Ready, decide
 
 __all__ = [
+    "decide_chunk_in_worker",
     "decide_in_worker",
     "decide_rows_in_worker",
     "init_worker",
@@ -116,3 +117,11 @@ def decide_rows_in_worker(
     """The encoded path's task: decide and encode a chunk of store rows."""
     plan: DispatchPlan = _WORKER_STATE["plan"]
     return decide_rows(plan, rows, capped, skips=skips)
+
+
+def decide_chunk_in_worker(
+    entries: list[Entry], order: list[str], screened: dict[str, Record], skips: bool
+) -> Encoded:
+    """The encoded path's task for a screened chunk (a campaign's): decide and encode it."""
+    plan: DispatchPlan = _WORKER_STATE["plan"]
+    return decide_chunk(plan, entries, order, screened, skips=skips)

@@ -118,6 +118,10 @@ class Ledger(Outbox, Protocol):
         """Outcomes of this dispatch already handed to the sink, by identity."""
         ...
 
+    def any_emitted(self, source_id: str, dispatch_key: str) -> bool:
+        """Whether any outcome of this dispatch was handed to the sink already (a re-run)."""
+        ...
+
     def pending_keys(self, source_id: str, dispatch_key: str) -> set[str]:
         """Idempotency keys of deliveries recorded but not confirmed as emitted."""
         ...

@@ -123,6 +123,11 @@ class MemoryLedger(RecordsAsRows, OutboxForwarding):
                 found[identity] = EmittedOutcome(row["state"], row["reason"])
         return found
 
+    def any_emitted(self, source_id: str, dispatch_key: str) -> bool:
+        """See :meth:`Ledger.any_emitted`."""
+        with self._lock:
+            return any(s == source_id and d == dispatch_key for s, d, _ in self._emitted)
+
     def pending_keys(self, source_id: str, dispatch_key: str) -> set[str]:
         """See :meth:`Ledger.pending_keys`."""
         return {

@@ -217,6 +217,16 @@ class PostgresLedger(PostgresBacked, RecordsAsRows, OutboxForwarding):
             ).fetchall()
         return {identity: EmittedOutcome(state, reason) for identity, state, reason in rows}
 
+    def any_emitted(self, source_id: str, dispatch_key: str) -> bool:
+        """See :meth:`Ledger.any_emitted`."""
+        with self._connections.connection() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM outcomes WHERE source_id = %s AND dispatch_key = %s AND emitted "
+                "LIMIT 1",
+                [source_id, dispatch_key],
+            ).fetchone()
+        return row is not None
+
     def pending_keys(self, source_id: str, dispatch_key: str) -> set[str]:
         """See :meth:`Ledger.pending_keys`."""
         with self._connections.connection() as conn:

@@ -256,6 +256,15 @@ class SQLiteLedger(RecordsAsRows, OutboxForwarding):
             )
         return {identity: EmittedOutcome(state, reason) for identity, state, reason in rows}
 
+    def any_emitted(self, source_id: str, dispatch_key: str) -> bool:
+        """See :meth:`Ledger.any_emitted`."""
+        cursor = self._write(
+            "SELECT 1 FROM outcomes WHERE source_id = ? AND dispatch_key = ? AND emitted = 1 "
+            "LIMIT 1",
+            (source_id, dispatch_key),
+        )
+        return cursor.fetchone() is not None
+
     def pending_keys(self, source_id: str, dispatch_key: str) -> set[str]:
         """See :meth:`Ledger.pending_keys`."""
         cursor = self._write(
