@@ -154,9 +154,8 @@ class PushMessage(ChannelMessage):
         # when even that bound fits, serialising it just to measure it is wasted.
         bound = (
             json_size_bound(texts.values())
-            + json_size_bound(extras)
-            + 2 * len(extras)  # a colon and a comma per entry
-            + len(str(self.ttl_seconds))
+            + (json_size_bound(extras) + 2 * len(extras) if extras else 0)  # ":" and "," each
+            + (4 if self.ttl_seconds is None else len(str(self.ttl_seconds)))
             + _FRAME_BYTES
         )
         if bound > self.max_payload_bytes:

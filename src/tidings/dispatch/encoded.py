@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from .._json import dumps_floatless
 from ..models.records import Record, Skip, Summary, encode_line
 from ..storage.ledger import OutcomeRow, outcome_row
 from .caps import Wanted
@@ -80,6 +81,8 @@ def _encode(plan: DispatchPlan, verdicts: Sequence[Record | Ready], *, skips: bo
     """The outcome rows and lines of a chunk's verdicts (deliveries wanting claims noted)."""
     at, key = plan.now.isoformat(), plan.dispatch_key
     claims = plan.claims
+    # Push and email payloads hold text, None and ints only: no float to look for.
+    floatless = plan.message.channel != "webhook"
     encoded = Encoded([], [], [], Summary(), [], [])
     identities, out_rows, lines, summary = (
         encoded.identities,
@@ -105,7 +108,7 @@ def _encode(plan: DispatchPlan, verdicts: Sequence[Record | Ready], *, skips: bo
             summary.add(delivery)
         identities.append(delivery.identity)
         out_rows.append(outcome_row(delivery, key, at, plan.version))
-        lines.append(encode_line(delivery))
+        lines.append(dumps_floatless(delivery.to_dict()) if floatless else encode_line(delivery))
     return encoded
 
 
