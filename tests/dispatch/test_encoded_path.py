@@ -11,9 +11,7 @@ import shutil
 
 import pytest
 from tests.dispatch.test_speed_paths import BULLETIN, NOW, RAISE, SMALL_CHUNK, _make
-from tests.dispatch.test_workers import BULLETIN as SEED_BULLETIN
-from tests.dispatch.test_workers import CAMPAIGN, _campaign_body
-from tests.dispatch.viewers import populate
+from tests.dispatch.test_workers import _campaign_body, seed_workspace
 
 import tidings
 import tidings.dispatch.run as run_module
@@ -153,18 +151,7 @@ def small_campaign_chunks(monkeypatch):
 @pytest.fixture(scope="module")
 def campaign_db(tmp_path_factory):
     """The campaign workspace of test_workers: filters, control group, caps, earlier emails."""
-    path = tmp_path_factory.mktemp("encoded") / "seed.db"
-    with tidings.Workspace.sqlite(path, clock=lambda: NOW) as ws:
-        ws.configure({"frequency_caps": [{"limit": 1, "period": "day", "channel": "email"}]})
-        populate(ws, 600, SEED_BULLETIN)
-        ws.publish_campaign(CAMPAIGN)
-        ws.message_via_identity(
-            {
-                "to": {"identity": [f"user-{i:04d}" for i in range(0, 60, 3)]},
-                "content": {"channel": "email", "subject": "Earlier", "html": "<p>x</p>"},
-            }
-        )
-    return path
+    return seed_workspace(tmp_path_factory.mktemp("encoded") / "seed.db")
 
 
 def _trigger(seed_db, tmp_path, name, *, workers, encoded, include_skips):

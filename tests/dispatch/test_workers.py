@@ -200,7 +200,11 @@ CAMPAIGN = {
 
 @pytest.fixture(scope="module")
 def seed_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("workers") / "seed.db"
+    return seed_workspace(tmp_path_factory.mktemp("workers") / "seed.db")
+
+
+def seed_workspace(path):
+    """The workspace of these tests: 600 users, the campaign, a day's frequency cap on email."""
     with tidings.Workspace.sqlite(path, clock=lambda: NOW) as ws:
         ws.configure({"frequency_caps": [{"limit": 1, "period": "day", "channel": "email"}]})
         populate(ws, 600, BULLETIN)
