@@ -68,10 +68,6 @@ KNOWN: Final = {
         "a campaign and a bulletin hold their compiled channel message (MessageField); "
         "see docs/architecture.md, Layers"
     ),
-    ("storage/parquet.py", "audience"): (
-        "imports tidings.audience.evaluate, the old name of tidings.models.evaluation "
-        "(the DASK track's file)"
-    ),
 }
 """Edges that still point up, each with why; nothing else may."""
 

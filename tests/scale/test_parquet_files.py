@@ -79,3 +79,69 @@ def test_partitions_are_stable_and_spread():
     assert min(counts) > 800  # about 1,000 each
     assert partition_of("user-1", 8) == partition_of("user-1", 8)
     assert partition_name(3) == "part-00003"
+
+
+def _written_store(root):
+    """A store tidings wrote: 300 users over 3 partitions, some rewritten, some with events."""
+    from datetime import timedelta
+
+    from tidings.models.users import UserEvent, UserProfile
+
+    store = ParquetStore(root, partitions=3)
+    store.upsert_profiles(
+        UserProfile(
+            identity=f"u{i:03d}",
+            name=None if i % 4 else f"N{i}",
+            push_tokens=(f"t{i}",) if i % 3 else (),
+            timezone="Europe/Paris" if i % 2 else None,
+            properties={"n": i, "big": 2**70, "f": 0.5, "tags": ["a"] if i % 5 else []},
+        )
+        for i in range(300)
+    )
+    store.upsert_profiles(
+        UserProfile(identity=f"u{i:03d}", properties={"n": -i}) for i in range(0, 300, 7)
+    )
+    store.append_events(
+        UserEvent(identity=f"u{i:03d}", name="Watched", timestamp=NOW - timedelta(hours=i))
+        for i in range(0, 300, 2)
+    )
+    return store
+
+
+QUERIES = {
+    "everyone": AudienceQuery(),
+    "profile filter": AudienceQuery(
+        filters=({"kind": "property", "property": "n", "op": "gte", "value": 10},)
+    ),
+    "engaged": AudienceQuery(segment={"kind": "engaged", "engaged_days": 3}),
+}
+
+
+@pytest.mark.parametrize("query", QUERIES.values(), ids=QUERIES.keys())
+@pytest.mark.parametrize("one_partition", [True, False])
+def test_audience_rows_make_the_people_profiles_make(tmp_path, query, one_partition):
+    from tidings.dispatch.eligibility import Person
+
+    store = _written_store(tmp_path)
+    if one_partition:
+        store = store.partition(partition_name(1))
+    rows = [row for batch in store.iter_audience_rows(query, now=NOW) for row in batch]
+    profiles = list(store.iter_audience(query, now=NOW))
+    assert [row[0] for row in rows] == [p.identity for p in profiles]
+    assert 5 < len(rows) <= 300
+    for row, profile in zip(rows, profiles, strict=True):
+        assert Person.from_row(row) == Person.of(profile)
+    if query == AudienceQuery() and one_partition:
+        assert all(isinstance(row[5], str) for row in rows)  # straight from the columns
+        assert Person.from_row(rows[0]).profile["big"] == 2**70
+
+
+def test_audience_rows_of_a_warehouse_file_are_validated(tmp_path):
+    _write_profiles(tmp_path, "p0", [_row("b", email="Ann@Example.COM"), _row("a")])
+    rows = [
+        r for b in ParquetStore(tmp_path).iter_audience_rows(AudienceQuery(), now=NOW) for r in b
+    ]
+    assert [(r[0], r[2]) for r in rows] == [("a", None), ("b", "Ann@example.com")]
+    _write_profiles(tmp_path, "p0", [_row("x", timezone="Mars/Olympus")])
+    with pytest.raises(ProfileError, match=r"from-warehouse\.parquet: row 1: "):
+        list(ParquetStore(tmp_path).iter_audience_rows(AudienceQuery(), now=NOW))

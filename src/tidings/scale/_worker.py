@@ -34,10 +34,11 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from .._batching import CHUNK_SIZE, batched
 from ..audience.control import hash_fraction
-from ..dispatch.audience import audience_profiles, bulletin_candidates
+from ..dispatch.audience import audience_profiles, bulletin_rows
 from ..dispatch.caps import may_take_a_slot, select_under_cap
+from ..dispatch.commit import Committer
 from ..dispatch.plan import DispatchPlan
-from ..dispatch.run import run_dispatch
+from ..dispatch.run import run_encoded
 from ..models.records import Summary
 from ..sinks import JsonLinesSink
 from ..storage._dsn import is_postgres_dsn
@@ -196,8 +197,30 @@ def dispatch_partition(
     ``admitted`` holds the targeting cap's choice in this partition (None: no cap).
     """
     plugin = _plugin(name)
-    plan = plugin.plan
-    folder = Path(out_dir)
+    return run_partition(
+        plugin.plan,
+        plugin.ledger(),
+        store,
+        partition,
+        admitted,
+        Path(out_dir),
+        include_skips=include_skips,
+        chunk_size=chunk_size,
+    )
+
+
+def run_partition(
+    plan: DispatchPlan,
+    ledger: Ledger,
+    store: ParquetStore,
+    partition: str,
+    admitted: list[str] | None,
+    folder: Path,
+    *,
+    include_skips: bool,
+    chunk_size: int | None,
+) -> PartitionResult:
+    """The body of :func:`dispatch_partition`, given the plan and a ledger connection."""
     final = folder / f"{partition}.jsonl"
     temporary = folder / f".{partition}.jsonl.tmp"
     stored = folder / f"{partition}.summary.json"
@@ -208,13 +231,11 @@ def dispatch_partition(
         part = store.partition(partition)
         chosen = set(admitted) if admitted is not None else None
         with JsonLinesSink(temporary, include_skips=include_skips) as sink:
-            summary = run_dispatch(
+            summary = run_encoded(
                 plan,
-                bulletin_candidates(plan, part),
-                store=part,
-                ledger=plugin.ledger(),
-                sink=sink,
-                keep=None,
+                bulletin_rows(plan, part),
+                ledger=ledger,
+                committer=Committer(plan, ledger, sink, None),
                 admitted=chosen,
                 chunk_size=chunk_size,
             )

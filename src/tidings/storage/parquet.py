@@ -15,7 +15,7 @@ order. Each write of :meth:`ParquetStore.upsert_profiles` or
 :meth:`~ParquetStore.append_events` adds one file per partition touched; the
 writes inside :meth:`~ParquetStore.transaction` (an import) appear together.
 
-Filters and bulletin matches are evaluated by :mod:`tidings.audience.evaluate`,
+Filters and bulletin matches are evaluated by :mod:`tidings.models.evaluation`,
 the reference semantics the memory store uses, over one partition at a time (a
 partition's columns are read into memory while it streams). Files written by
 tidings carry a mark in their metadata and are read without validation; other
@@ -26,7 +26,6 @@ files are validated row by row, a bad row raising ``ProfileError`` or
 from __future__ import annotations
 
 import heapq
-import json
 import os
 import threading
 import time
@@ -35,6 +34,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any, Final
 
@@ -43,16 +43,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .._batching import batched
-from ..audience.evaluate import audience_matches, profile_matches, require_aware
-from ..errors import ArgumentError, EventError, ProfileError, RecordError
+from ..errors import ArgumentError
+from ..models.evaluation import profile_matches, require_aware
 from ..models.filters import AudienceQuery, Filter
 from ..models.users import UserEvent, UserProfile
+from . import _parquet_read as _read
 from .memory import BATCH_SIZE, encode_json
 
 __all__ = ["EVENT_SCHEMA", "PROFILE_SCHEMA", "ParquetStore", "partition_name", "partition_of"]
 
-_MARK: Final = b"tidings.parquet"
-"""Metadata key of files tidings wrote (their rows were validated on the way in)."""
+_MARK: Final = _read.MARK
 
 PROFILE_SCHEMA: Final = pa.schema(
     [
@@ -77,9 +77,6 @@ EVENT_SCHEMA: Final = pa.schema(
     metadata={_MARK: b"events/1"},
 )
 """The columns of an event file."""
-
-_BATCH_ROWS: Final = 5_000
-_EventsByName = dict[str, list[UserEvent]]
 
 
 def partition_of(identity: str, partitions: int) -> int:
@@ -254,7 +251,7 @@ class ParquetStore:
             return {}
         found: dict[str, UserProfile] = {}
         for name in self.partition_names():
-            for profile in _profiles(self.root, name, wanted=wanted):
+            for profile in _read.profiles(self.root, name, wanted=wanted):
                 found[profile.identity] = profile
         return found
 
@@ -265,7 +262,7 @@ class ParquetStore:
         if not wanted:
             return found
         for name in self.partition_names():
-            for profile in _profiles(self.root, name, properties=False):
+            for profile in _read.profiles(self.root, name, properties=False):
                 if profile.email is not None and profile.email in wanted:
                     found.setdefault(profile.email, []).append(profile.identity)
         return {email: sorted(identities) for email, identities in found.items()}
@@ -274,9 +271,9 @@ class ParquetStore:
         """How many distinct identities the profile files hold."""
         total = 0
         for name in self.partition_names():
-            table = _read(self.root / "profiles" / name, ["identity"])
-            if table is not None:
-                total += len(set(table.column("identity").to_pylist()))
+            column = _read.read_identities(self.root / "profiles" / name)
+            if column is not None:
+                total += len(pc.unique(column))
         return total
 
     def matching_identities(
@@ -289,7 +286,7 @@ class ParquetStore:
         if not wanted:
             return matched
         for name in self.partition_names():
-            for profile, events in _people(self.root, name, wanted=wanted, events=True):
+            for profile, events in _read.people(self.root, name, wanted=wanted, with_events=True):
                 if profile_matches(profile, events, filters, now=now):
                     matched.add(profile.identity)
         return matched
@@ -304,12 +301,31 @@ class ParquetStore:
         """
         require_aware(now)
         streams = [
-            _audience(self.root, name, query, now, properties=properties)
+            _read.audience(self.root, name, query, now, properties=properties)
             for name in self.partition_names()
         ]
         if len(streams) == 1:
             return streams[0]
         return heapq.merge(*streams, key=_identity)
+
+    def iter_audience_rows(
+        self, query: AudienceQuery, *, now: datetime
+    ) -> Iterator[list[_read.AudienceRow]]:
+        """The rows of :meth:`iter_audience` (see ``Person.from_row``), in batches.
+
+        Each row holds ``identity, name, email, push_tokens, timezone, properties``;
+        a partition tidings wrote hands an unconditional audience over straight from
+        its columns (properties as JSON text, decoded where the chunk is decided),
+        which is what a Dask partition task feeds the encoded dispatch path.
+        """
+        require_aware(now)
+        streams = [
+            _read.audience_rows(self.root, name, query, now) for name in self.partition_names()
+        ]
+        if len(streams) == 1:
+            return streams[0]
+        merged = heapq.merge(*(chain.from_iterable(s) for s in streams), key=_first)
+        return (list(batch) for batch in batched(merged, 1_000))
 
     def events_for(
         self, identity: str, *, name: str | None = None, since: datetime | None = None
@@ -318,7 +334,7 @@ class ParquetStore:
         start = require_aware(since) if since is not None else None
         found: list[UserEvent] = []
         for part in self.partition_names():
-            for _, events in _events(self.root, part, wanted={identity}):
+            for _, events in _read.events(self.root, part, wanted={identity}):
                 for event in events:
                     if (name is None or event.name == name) and (
                         start is None or event.timestamp >= start
@@ -339,190 +355,9 @@ def _identity(profile: UserProfile) -> str:
     return profile.identity
 
 
+def _first(row: _read.AudienceRow) -> str:
+    return row[0]
+
+
 def _timestamp(event: UserEvent) -> datetime:
     return event.timestamp
-
-
-def _files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix == ".parquet" and p.is_file())
-
-
-class _Part:
-    """The rows of one partition's files, concatenated in file order, with their origin."""
-
-    def __init__(self, tables: list[tuple[Path, pa.Table]]) -> None:
-        self.tables = tables
-        self.table = pa.concat_tables([t for _, t in tables], promote_options="default")
-        self.trusted = all(_trusted(t) for _, t in tables)
-
-    def origin(self, row: int) -> tuple[Path, int]:
-        """The file and row number (1-based) of concatenated row ``row``."""
-        for path, table in self.tables:
-            if row < table.num_rows:
-                return path, row + 1
-            row -= table.num_rows
-        return self.tables[-1][0], row + 1
-
-
-def _trusted(table: pa.Table) -> bool:
-    metadata = table.schema.metadata or {}
-    return _MARK in metadata
-
-
-def _read_part(folder: Path, columns: list[str] | None) -> _Part | None:
-    tables: list[tuple[Path, pa.Table]] = []
-    for path in _files(folder):
-        table = pq.read_table(path, columns=columns)
-        if table.num_rows:
-            tables.append((path, table))
-    return _Part(tables) if tables else None
-
-
-def _read(folder: Path, columns: list[str]) -> pa.Table | None:
-    part = _read_part(folder, columns)
-    return part.table if part is not None else None
-
-
-_PROFILE_COLUMNS: Final = ["identity", "name", "email", "push_tokens", "timezone", "properties"]
-
-
-def _profiles(
-    root: Path, name: str, *, wanted: set[str] | None = None, properties: bool = True
-) -> Iterator[UserProfile]:
-    """One partition's profiles in identity order, the last row of an identity winning."""
-    columns = _PROFILE_COLUMNS if properties else _PROFILE_COLUMNS[:-1]
-    part = _read_part(root / "profiles" / name, columns)
-    if part is None:
-        return
-    table = part.table.append_column("_row", pa.array(range(part.table.num_rows), pa.int64()))
-    if wanted is not None:
-        mask = pc.is_in(table.column("identity"), value_set=pa.array(sorted(wanted)))
-        table = table.filter(mask)
-    # A stable sort: rows of one identity stay in file order, so the last one wins.
-    table = table.sort_by([("identity", "ascending"), ("_row", "ascending")])
-    held: dict[str, Any] | None = None
-    for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
-        for row in batch.to_pylist():
-            if held is not None and held["identity"] != row["identity"]:
-                yield _profile(held, part, properties)
-            held = row
-    if held is not None:
-        yield _profile(held, part, properties)
-
-
-def _profile(row: dict[str, Any], part: _Part, properties: bool) -> UserProfile:
-    text = row.get("properties")
-    try:
-        props = json.loads(text) if properties and text else {}
-        fields = {
-            "identity": row["identity"],
-            "name": row["name"],
-            "email": row["email"],
-            "push_tokens": tuple(row["push_tokens"] or ()),
-            "timezone": row["timezone"],
-            "properties": props,
-        }
-        if part.trusted:
-            return UserProfile.model_construct(**fields)
-        if not isinstance(props, dict):
-            raise ProfileError("properties must be a JSON object", field="properties")
-        return UserProfile.model_validate(fields)
-    except (RecordError, ValueError) as exc:
-        path, number = part.origin(row["_row"])
-        field = getattr(exc, "field", None) or "properties"
-        raise ProfileError(
-            f"{path}: row {number}: invalid profile: {exc}", field=field, index=number - 1
-        ) from exc
-
-
-def _events(
-    root: Path, name: str, *, wanted: set[str] | None = None
-) -> Iterator[tuple[str, list[UserEvent]]]:
-    """One partition's events grouped by identity (identity order; time order within)."""
-    part = _read_part(root / "events" / name, None)
-    if part is None:
-        return
-    table = part.table.append_column("_row", pa.array(range(part.table.num_rows), pa.int64()))
-    if wanted is not None:
-        mask = pc.is_in(table.column("identity"), value_set=pa.array(sorted(wanted)))
-        table = table.filter(mask)
-    table = table.sort_by(
-        [("identity", "ascending"), ("timestamp", "ascending"), ("_row", "ascending")]
-    )
-    current: str | None = None
-    group: list[UserEvent] = []
-    for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
-        for row in batch.to_pylist():
-            if row["identity"] != current:
-                if current is not None:
-                    yield current, group
-                current, group = row["identity"], []
-            group.append(_event(row, part))
-    if current is not None:
-        yield current, group
-
-
-def _event(row: dict[str, Any], part: _Part) -> UserEvent:
-    try:
-        props = json.loads(row["properties"]) if row["properties"] else {}
-        fields = {
-            "identity": row["identity"],
-            "name": row["name"],
-            "timestamp": row["timestamp"],
-            "properties": props,
-        }
-        if part.trusted:
-            return UserEvent.model_construct(**fields)
-        if not isinstance(props, dict):
-            raise EventError("properties must be a JSON object", field="properties")
-        return UserEvent.model_validate(fields)
-    except (RecordError, ValueError) as exc:
-        path, number = part.origin(row["_row"])
-        field = getattr(exc, "field", None) or "properties"
-        raise EventError(
-            f"{path}: row {number}: invalid event: {exc}", field=field, index=number - 1
-        ) from exc
-
-
-def _people(
-    root: Path,
-    name: str,
-    *,
-    wanted: set[str] | None = None,
-    properties: bool = True,
-    events: bool,
-) -> Iterator[tuple[UserProfile, _EventsByName]]:
-    """One partition's profiles with their events by name: a merge join on identity."""
-    grouped = _events(root, name, wanted=wanted) if events else iter(())
-    pending = next(grouped, None)
-    for profile in _profiles(root, name, wanted=wanted, properties=properties):
-        while pending is not None and pending[0] < profile.identity:
-            pending = next(grouped, None)  # events of an identity with no profile
-        by_name: _EventsByName = {}
-        if pending is not None and pending[0] == profile.identity:
-            for event in pending[1]:
-                by_name.setdefault(event.name, []).append(event)
-            pending = next(grouped, None)
-        yield profile, by_name
-
-
-def _audience(
-    root: Path,
-    name: str,
-    query: AudienceQuery,
-    now: datetime,
-    *,
-    properties: bool,
-) -> Iterator[UserProfile]:
-    if query == _EVERYONE:  # no condition: neither events nor properties are needed to decide
-        for profile in _profiles(root, name, properties=properties):
-            yield profile
-        return
-    for profile, by_name in _people(root, name, events=True):
-        if audience_matches(profile, by_name, query, now=now):
-            yield profile if properties else profile.model_copy(update={"properties": {}})
-
-
-_EVERYONE: Final = AudienceQuery()
