@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import _vendor
 from ._definitions import validate_definition
-from .dispatch import DispatchPlan, Kept, dispatch_bulletin, dispatch_recipients
+from .dispatch import DispatchPlan, Kept, Recipient, dispatch_bulletin, dispatch_recipients
 from .errors import ArgumentError, TidingsError
 from .lifecycle import refusal_of, why_passed_over
 from .models.definitions import Bulletin, ExternalTriggerCampaign
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BulletinRunner",
+    "CampaignRunner",
     "message_via_identity",
     "raise_business_event",
     "refuse",
@@ -53,6 +54,20 @@ class BulletinRunner(Protocol):
 
     def dispatch_bulletin(self, plan: DispatchPlan, *, store: Store, ledger: Ledger) -> Summary:
         """Dispatch ``plan``'s audience from ``store``, claiming and recording in ``ledger``."""
+        ...
+
+
+class CampaignRunner(Protocol):
+    """Runs a campaign call's dispatch somewhere else (a Dask cluster: ``tidings.scale``).
+
+    Like :class:`BulletinRunner`: the records go where the runner was told, the
+    summary comes back.
+    """
+
+    def dispatch_recipients(
+        self, plan: DispatchPlan, recipients: list[Recipient], *, store: Store, ledger: Ledger
+    ) -> Summary:
+        """Dispatch ``plan`` to ``recipients`` (in the request's order, repeats included)."""
         ...
 
 
@@ -245,7 +260,9 @@ def _published(ws: Workspace, campaign_id: str) -> ExternalTriggerCampaign | str
     return campaign if refusal is None else refusal
 
 
-def trigger_campaign(ws: Workspace, body: object, sink: Sink | None) -> Dispatch:
+def trigger_campaign(
+    ws: Workspace, body: object, sink: Sink | None, runner: CampaignRunner | None = None
+) -> Dispatch:
     """See :meth:`tidings.Workspace.trigger_campaign`."""
     campaign_id = _parse(body, _vendor.campaign_id)
     if isinstance(campaign_id, Dispatch):
@@ -255,7 +272,7 @@ def trigger_campaign(ws: Workspace, body: object, sink: Sink | None) -> Dispatch
         return Dispatch.fail(campaign)
     assert isinstance(body, Mapping)  # noqa: S101 - campaign_id checked it
     return send_campaign(
-        ws, campaign, body, sink, ws.definitions.version_of("campaign", campaign_id)
+        ws, campaign, body, sink, ws.definitions.version_of("campaign", campaign_id), runner
     )
 
 
@@ -328,6 +345,7 @@ def send_campaign(
     body: Mapping[str, Any],
     sink: Sink | None,
     version: int | None,
+    runner: CampaignRunner | None = None,
 ) -> Dispatch:
     """Send one campaign call (``version``: the campaign's, None for a Message via Identity)."""
     assert campaign.id is not None  # noqa: S101 - published campaigns have ids
@@ -355,14 +373,19 @@ def send_campaign(
         version=version,
     )
     result = Dispatch(response={})
-    summary = dispatch_recipients(
-        plan,
-        recipients,
-        store=ws.store,
-        ledger=ws.ledger,
-        **_route(ws, result, sink),
-        workers=ws.workers,
-    )
+    if runner is not None:
+        summary = runner.dispatch_recipients(
+            plan, list(recipients), store=ws.store, ledger=ws.ledger
+        )
+    else:
+        summary = dispatch_recipients(
+            plan,
+            recipients,
+            store=ws.store,
+            ledger=ws.ledger,
+            **_route(ws, result, sink),
+            workers=ws.workers,
+        )
     result.summary = summary
     result.summaries[campaign.id] = summary
     result.response = {

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _calls
 from ._calls import BulletinRunner as BulletinRunner
+from ._calls import CampaignRunner as CampaignRunner
 from ._definitions import Definitions
 from .errors import ArgumentError
 from .lifecycle import DefinitionVersion, Lifecycle, LifecycleState
@@ -38,7 +39,7 @@ from .storage.sqlite_ledger import SQLiteLedger
 if TYPE_CHECKING:
     from .senders import DrainReport, Sender
 
-__all__ = ["BulletinRunner", "Clock", "Workspace"]
+__all__ = ["BulletinRunner", "CampaignRunner", "Clock", "Workspace"]
 
 Clock = Callable[[], datetime]
 
@@ -316,7 +317,9 @@ class Workspace:
         """
         return _calls.raise_business_event(self, body, sink, runner)
 
-    def trigger_campaign(self, body: object, *, sink: Sink | None = None) -> Dispatch:
+    def trigger_campaign(
+        self, body: object, *, sink: Sink | None = None, runner: CampaignRunner | None = None
+    ) -> Dispatch:
         """Trigger a published campaign (External Trigger API body).
 
         Two forms: ``{"to": {"identity": [...], "email": [...]}, "campaign_id": ...,
@@ -326,9 +329,11 @@ class Workspace:
         profile whose ``email`` it is (see ``docs/dispatch.md``). An optional
         ``idempotency_key`` makes a replay return the first response without
         sending anything again. A paused or stopped campaign answers ``Campaign
-        Paused`` or ``Campaign Stopped`` (:mod:`tidings.lifecycle`).
+        Paused`` or ``Campaign Stopped`` (:mod:`tidings.lifecycle`). With a
+        ``runner`` (:class:`tidings.scale.DaskDispatcher`) the records go where the
+        runner writes them, not to ``sink``.
         """
-        return _calls.trigger_campaign(self, body, sink)
+        return _calls.trigger_campaign(self, body, sink, runner)
 
     def trigger_campaigns(self, body: object, *, sink: Sink | None = None) -> Dispatch:
         """Trigger up to 5 published campaigns in one call (``/2/send/externaltrigger.json``).

@@ -33,6 +33,19 @@ DEFINITIONS = {
             "published": True,
         }
     ],
+    "campaigns": [
+        {
+            "id": "hello",
+            "name": "hello",
+            "message": {
+                "channel": "push",
+                "title": "Hi {{ Profile.name }}",
+                "body": "{{ ExternalTrigger.x }}",
+            },
+            "targeting_cap": 100,
+            "control_group": {"kind": "campaign", "percent": 20},
+        }
+    ],
 }
 BODY = {
     "business_event": "Program Released",
@@ -91,11 +104,30 @@ def test_dispatch_on_dask_writes_what_one_process_writes(client, setup, capsys):
     assert _unsent(lines) == _unsent(one.read_text().splitlines())
 
 
+def test_a_campaign_call_on_dask_writes_what_one_process_writes(client, setup, capsys):
+    call = {"campaign_id": "hello", "to": {"identity": [f"u{i:04d}" for i in range(400)]}}
+    call["idempotency_key"] = "cli-call"
+    (setup / "call.json").write_text(json.dumps(dict(call, ExternalTrigger={"x": 1})))
+    base = ["dispatch", "--trigger", str(setup / "call.json"), "--parquet", str(setup / "audience")]
+    one = setup / "one.jsonl"
+    assert main([*base, "--db", str(setup / "one.db"), "--out", str(one), "--skips"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    out = setup / "dask-out"
+    dask = ["--db", str(setup / "dask.db"), "--out", str(out), "--skips"]
+    assert main([*base, *dask, "--dask", client.scheduler.address]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["response"] == expected["response"]
+    assert report["summary"] == expected["summary"]
+    assert report["summary"]["sent"] == 100
+    lines = [line for p in out.rglob("*.jsonl") for line in p.read_text().splitlines()]
+    assert _unsent(lines) == _unsent(one.read_text().splitlines())
+
+
 def _unsent(lines):
     """The records without their send time (the two runs read the real clock)."""
     records = [json.loads(line) for line in lines]
     for record in records:
-        record.pop("send_at")
+        record.pop("send_at", None)
     return sorted(records, key=lambda r: r["identity"])
 
 
@@ -103,7 +135,6 @@ def _unsent(lines):
     ("extra", "message"),
     [
         (["--dask", "local:0"], "local:N takes a number of workers"),
-        (["--dask", "local:2", "--trigger", "t.json", "--parquet", "audience"], "not --trigger"),
         (["--dask", "local:2", "--business-event", "raise.json"], "--dask needs --parquet"),
         (
             ["--dask", "local:2", "--business-event", "raise.json", "--parquet", "one.db"],

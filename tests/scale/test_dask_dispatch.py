@@ -217,3 +217,76 @@ def test_a_worker_killed_mid_dispatch_loses_and_repeats_nothing(
     assert lines == expected_lines  # no losses
     assert summaries == expected_summaries
     client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+
+
+# -- a campaign call: the recipients a request names ----------------------------------------
+
+CAMPAIGN_CAP = 400
+
+
+def _campaign_workspace(root, dsn):
+    ws = _workspace(root, dsn)
+    ws.publish_campaign(
+        {
+            "id": "premiere",
+            "name": "premiere",
+            "message": {
+                "channel": "push",
+                "title": "{{ ExternalTrigger.show }} for {{ Profile.name | default: 'you' }}",
+                "body": "Seat {{ ExternalTrigger.seat }}, {{ Profile.tier }} ({{ Profile.score }})",
+            },
+            "filters": [{"kind": "property", "property": "score", "op": "lt", "value": 95}],
+            "control_group": {"kind": "campaign", "percent": 10},
+            "targeting_cap": CAMPAIGN_CAP,
+            "max_recipients_per_call": 5_000,
+        }
+    )
+    return ws
+
+
+def _campaign_call():
+    """1,500 users in a scrambled order (one process claims the cap in that order, chunk by
+    chunk), each with their own data, two listed twice, one unknown."""
+    order = sorted(range(USERS), key=lambda i: (i * 7919) % USERS)[:1_500]
+    to = [
+        {"identity": f"u{i:05d}", "ExternalTrigger": {"seat": i % 40, "show": f"Show <{i % 3}>"}}
+        for i in order
+    ]
+    to += [{"identity": f"u{order[3]:05d}"}, {"identity": "nobody"}]
+    return {
+        "campaign_id": "premiere",
+        "to": to,
+        "idempotency_key": "call-1",
+    }
+
+
+def _dispatch_campaign(ws, runner=None, sink=None):
+    summaries = []
+    first = ws.raise_business_event(_raise(*RAISES[0]), sink=sink, runner=runner)
+    summaries.append(first.summary.to_dict())
+    result = ws.trigger_campaign(_campaign_call(), sink=sink, runner=runner)
+    assert result.ok, result.response
+    summaries.append(result.summary.to_dict())
+    return summaries, result.response
+
+
+def test_dask_campaign_identical_to_one_process(client, audience, postgres_cluster, tmp_path):
+    ws = _campaign_workspace(audience, _dsn(postgres_cluster))
+    with tidings.JsonLinesSink(tmp_path / "one.jsonl", include_skips=True) as sink:
+        expected, expected_response = _dispatch_campaign(ws, sink=sink)
+    ws.close()
+    dsn = _dsn(postgres_cluster)
+    ws = _campaign_workspace(audience, dsn)
+    out = tmp_path / "dask"
+    runner = DaskDispatcher(client, ledger=dsn, out_dir=out, include_skips=True, chunk_size=64)
+    summaries, response = _dispatch_campaign(ws, runner=runner)
+    ws.close()
+    assert _lines(out) == sorted((tmp_path / "one.jsonl").read_text().splitlines())
+    assert summaries == expected
+    assert response == expected_response
+    campaign = expected[1]
+    assert campaign["sent"] == CAMPAIGN_CAP  # frequency-capped users take no slot
+    for reason in ("targeting_cap", "frequency_cap", "duplicate_recipient", "unknown_identity"):
+        assert campaign["skipped"].get(reason, 0) > 0, reason
+    assert campaign["held_out"] > 0
+    assert campaign["filtered"] > 0

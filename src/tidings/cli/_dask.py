@@ -1,4 +1,4 @@
-"""``tidings dispatch --dask``: raise a business event on a Dask cluster (tidings[dask]).
+"""``tidings dispatch --dask``: a business event or campaign call on a Dask cluster (tidings[dask]).
 
 The workspace (``--db``) holds the definitions and the ledger; the audience is read
 from ``--parquet`` by the workers; each partition's records land in a file under
@@ -63,18 +63,23 @@ def _client(address: str) -> Iterator[Client]:
 def run_on_dask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``tidings dispatch`` with ``--dask``; the report goes to ``out``.
 
+    A ``--business-event`` raise dispatches its bulletins, a ``--trigger`` body its
+    campaign (``Workspace.trigger_campaign``), over the ``--parquet`` audience.
+
     Raises:
-        UsageError: ``--trigger`` instead of ``--business-event``, no ``--parquet``,
-            ``--out`` is a file, the extra is missing or the scheduler unreachable.
+        UsageError: no ``--parquet``, ``--out`` is a file, the extra is missing or
+            the scheduler unreachable.
     """
-    if args.business_event is None:
-        raise UsageError("--dask dispatches a business event (--business-event), not --trigger")
     if args.parquet is None:
         raise UsageError("--dask needs --parquet DIR: the workers read the audience there")
     target: Path = args.out
     if target.exists() and not target.is_dir():
         raise UsageError(f"--out {target}: with --dask, --out is a directory (this is a file)")
-    body = read_object(args.business_event, "business event body")
+    trigger = args.business_event is None
+    if trigger:
+        body = read_object(args.trigger, "trigger body")
+    else:
+        body = read_object(args.business_event, "business event body")
     check_parquet(args.parquet)  # before a cluster starts
     if isinstance(args.db, Path):
         ledger = str(args.db.resolve())
@@ -97,7 +102,10 @@ def run_on_dask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         runner = DaskDispatcher(
             client, ledger=ledger, out_dir=target, include_skips=args.skips, progress=progress
         )
-        result = ws.raise_business_event(body, runner=runner)
+        if trigger:
+            result = ws.trigger_campaign(body, runner=runner)
+        else:
+            result = ws.raise_business_event(body, runner=runner)
     report = {
         "response": result.response,
         "summary": result.summary.report(),  # counted as `tidings stats` counts

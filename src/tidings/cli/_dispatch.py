@@ -134,7 +134,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dask",
         metavar="SCHEDULER",
-        help="dispatch a business event on a Dask cluster: a scheduler address "
+        help="dispatch a business event or a campaign call on a Dask cluster: a scheduler address "
         "(tcp://host:8786) or local:N (N worker processes here); needs --parquet; "
         "--out is then a directory of per-partition JSON Lines files",
     )

@@ -46,7 +46,7 @@ from .workers import (
     worker_ready,
 )
 
-__all__ = ["dispatch_bulletin", "dispatch_recipients", "run_dispatch"]
+__all__ = ["dispatch_bulletin", "dispatch_recipients", "run_dispatch", "split_repeats"]
 
 logger = logging.getLogger(__name__)
 
@@ -325,18 +325,14 @@ def dispatch_bulletin(
     )
 
 
-def dispatch_recipients(
-    plan: DispatchPlan,
-    recipients: Iterable[Recipient],
-    *,
-    store: Store,
-    ledger: Ledger,
-    sink: Sink | None,
-    keep: Kept | None,
-    workers: int = 1,
-) -> Summary:
-    """Dispatch a campaign to the recipients a request names (each identity once)."""
-    committer = Committer(plan, ledger, sink, keep)
+def split_repeats(
+    plan: DispatchPlan, recipients: Iterable[Recipient]
+) -> tuple[list[Recipient], dict[int, list[Skip]]]:
+    """Each identity's first listing, in order, and the skips of its repeats.
+
+    The repeats map ``n`` (the n-th extra listing of an identity) to their skips,
+    as :meth:`Committer.emit_duplicates` takes them.
+    """
     listed: dict[str, int] = {}
     unique: list[Recipient] = []
     duplicates: dict[int, list[Skip]] = {}
@@ -354,6 +350,22 @@ def dispatch_recipients(
                     "identity listed more than once",
                 )
             )
+    return unique, duplicates
+
+
+def dispatch_recipients(
+    plan: DispatchPlan,
+    recipients: Iterable[Recipient],
+    *,
+    store: Store,
+    ledger: Ledger,
+    sink: Sink | None,
+    keep: Kept | None,
+    workers: int = 1,
+) -> Summary:
+    """Dispatch a campaign to the recipients a request names (each identity once)."""
+    committer = Committer(plan, ledger, sink, keep)
+    unique, duplicates = split_repeats(plan, recipients)
     candidates = recipient_candidates(store, unique)
     if committer.chunks is not None:
         summary = run_encoded_recipients(

@@ -1,4 +1,4 @@
-"""Scale-out: dispatch a bulletin over a partitioned Parquet audience on a Dask cluster.
+"""Scale-out: dispatch a bulletin or a campaign call over a partitioned Parquet audience on Dask.
 
 Needs the ``dask`` extra (``pip install 'tidings[dask]'``: ``dask[distributed]`` and
 pyarrow)::
@@ -10,6 +10,7 @@ pyarrow)::
     ws = tidings.Workspace(ParquetStore("audience/"), ledger, registry)  # ledger on PostgreSQL
     runner = DaskDispatcher(Client("tcp://scheduler:8786"), ledger=dsn, out_dir="out/")
     ws.raise_business_event(body, runner=runner)   # files in runner.last_output
+    ws.trigger_campaign(call, runner=runner)       # a campaign call, the same way
 
 See docs/scale.md.
 """

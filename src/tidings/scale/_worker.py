@@ -24,33 +24,40 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from .._batching import CHUNK_SIZE, batched
 from ..audience.control import hash_fraction
-from ..dispatch.audience import audience_profiles, bulletin_rows
-from ..dispatch.caps import may_take_a_slot, select_under_cap
+from ..dispatch.audience import audience_profiles, bulletin_rows, recipient_candidates
+from ..dispatch.caps import Wanted, may_take_a_slot, select_under_cap
 from ..dispatch.commit import Committer
-from ..dispatch.plan import DispatchPlan
-from ..dispatch.run import run_encoded
+from ..dispatch.eligibility import screen
+from ..dispatch.plan import DispatchPlan, Recipient
+from ..dispatch.render import Ready, decide
+from ..dispatch.run import run_dispatch, run_encoded
 from ..models.records import Summary
 from ..sinks import JsonLinesSink
 from ..storage._dsn import is_postgres_dsn
-from ..storage.ledger import Ledger
+from ..storage.ledger import ClaimDecider, ClaimRequest, ClaimResult, Ledger
 from ..storage.parquet import ParquetStore
 
 __all__ = [
+    "Answered",
     "DispatchPlugin",
     "PartitionResult",
+    "decide_recipients",
     "dispatch_partition",
+    "dispatch_recipients_partition",
+    "holding",
     "merge_ranks",
     "rank_partition",
+    "run_partition",
 ]
 
 logger = logging.getLogger(__name__)
@@ -221,6 +228,32 @@ def run_partition(
     chunk_size: int | None,
 ) -> PartitionResult:
     """The body of :func:`dispatch_partition`, given the plan and a ledger connection."""
+    part = store.partition(partition)
+    chosen = set(admitted) if admitted is not None else None
+    return _written(
+        folder,
+        partition,
+        include_skips,
+        lambda sink: run_encoded(
+            plan,
+            bulletin_rows(plan, part),
+            ledger=ledger,
+            committer=Committer(plan, ledger, sink, None),
+            admitted=chosen,
+            chunk_size=chunk_size,
+        ),
+    )
+
+
+def _written(
+    folder: Path, partition: str, include_skips: bool, run: Callable[[JsonLinesSink], Summary]
+) -> PartitionResult:
+    """Run a partition's dispatch into ``folder/PARTITION.jsonl``: once, whatever the retries.
+
+    Under the partition's lock: a finished partition returns its stored summary;
+    otherwise ``run`` writes through a sink on the temporary file (resuming what a
+    dead attempt left), the summary is stored and the file renamed.
+    """
     final = folder / f"{partition}.jsonl"
     temporary = folder / f".{partition}.jsonl.tmp"
     stored = folder / f"{partition}.summary.json"
@@ -228,21 +261,117 @@ def run_partition(
         if final.exists() and stored.exists():
             # A duplicate of a task that finished: its file and summary stand.
             return PartitionResult(partition, str(final), _read_summary(stored))
-        part = store.partition(partition)
-        chosen = set(admitted) if admitted is not None else None
         with JsonLinesSink(temporary, include_skips=include_skips) as sink:
-            summary = run_encoded(
-                plan,
-                bulletin_rows(plan, part),
-                ledger=ledger,
-                committer=Committer(plan, ledger, sink, None),
-                admitted=chosen,
-                chunk_size=chunk_size,
-            )
+            summary = run(sink)
         _write_summary(stored, summary)
         os.replace(temporary, final)
     logger.info("partition %s done: %s", partition, summary.to_dict())
     return PartitionResult(partition, str(final), summary)
+
+
+# -- campaigns: the recipients a request names ---------------------------------------------
+
+
+def holding(store: ParquetStore, partition: str, identities: list[str]) -> list[str]:
+    """Which of ``identities`` the partition's profile files hold (a campaign's first round)."""
+    return sorted(store.partition(partition).identities_held(identities))
+
+
+def decide_recipients(
+    name: str, store: ParquetStore, partition: str, recipients: list[Recipient]
+) -> list[Wanted]:
+    """The deliveries of a capped campaign's recipients here that would ask for slots.
+
+    The one-process stages up to the claims (unknown, filters, control group,
+    timing, render), writing nothing: the client then claims the slots in the
+    request's order, chunk by chunk, as one process does.
+    """
+    plan = _plugin(name).plan
+    part = store.partition(partition)
+    wanted: list[Wanted] = []
+    for chunk in batched(recipient_candidates(part, recipients), CHUNK_SIZE):
+        _, entries = screen(plan, part, chunk, None)
+        for verdict in decide(plan, entries, encode=False):
+            if isinstance(verdict, Ready):
+                delivery = verdict.delivery
+                wanted.append(
+                    Wanted(delivery.identity, delivery.idempotency_key, verdict.day, verdict.week)
+                )
+    return wanted
+
+
+class Answered:
+    """A ledger whose claims were decided already; everything else goes to ``ledger``.
+
+    The partition tasks of a capped campaign record and mark their outcomes in the
+    shared ledger as usual, but their claims get the answers the client had from
+    that ledger when it claimed in the request's order (one process's order). On
+    the client, it records those answers (``answers`` empty: ask the ledger).
+    """
+
+    def __init__(self, ledger: Ledger, answers: Mapping[str, ClaimResult] | None = None) -> None:
+        self.ledger = ledger
+        self.given = answers
+        self.answers: dict[str, ClaimResult] = {}
+
+    def claim(
+        self,
+        source_id: str,
+        requests: Sequence[ClaimRequest],
+        *,
+        decide: ClaimDecider,
+        history: bool,
+    ) -> dict[str, ClaimResult]:
+        """The given answer for each request, or the ledger's (then kept in ``answers``)."""
+        if self.given is not None:
+            return {r.identity: self.given[r.identity] for r in requests}
+        results = self.ledger.claim(source_id, requests, decide=decide, history=history)
+        self.answers.update(results)
+        return results
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ledger, name)
+
+    def as_ledger(self) -> Ledger:
+        """This object where a :class:`~tidings.storage.ledger.Ledger` is expected."""
+        return cast("Ledger", self)
+
+
+def dispatch_recipients_partition(
+    name: str,
+    store: ParquetStore,
+    partition: str,
+    recipients: list[Recipient],
+    answers: dict[str, ClaimResult] | None,
+    out_dir: str,
+    include_skips: bool,
+    chunk_size: int | None,
+) -> PartitionResult:
+    """Dispatch a campaign to its recipients held in ``partition`` (in the request's order).
+
+    ``answers`` holds the client's claim answers for a capped campaign (None: the
+    claims are made here, each user's own: frequency caps only).
+    """
+    plugin = _plugin(name)
+    plan = plugin.plan
+    ledger = plugin.ledger()
+    if answers is not None:
+        ledger = Answered(ledger, answers).as_ledger()
+    part = store.partition(partition)
+    return _written(
+        Path(out_dir),
+        partition,
+        include_skips,
+        lambda sink: run_dispatch(
+            plan,
+            recipient_candidates(part, recipients),
+            store=part,
+            ledger=ledger,
+            sink=sink,
+            keep=None,
+            chunk_size=chunk_size,
+        ),
+    )
 
 
 def _write_summary(path: Path, summary: Summary) -> None:

@@ -255,6 +255,17 @@ class ParquetStore:
                 found[profile.identity] = profile
         return found
 
+    def identities_held(self, identities: Sequence[str]) -> set[str]:
+        """Which of ``identities`` have a profile here (a scan of the identity column only)."""
+        wanted = pa.array(sorted(set(identities)), pa.string())
+        held: set[str] = set()
+        for name in self.partition_names():
+            column = _read.read_identities(self.root / "profiles" / name)
+            if column is not None:
+                found = column.filter(pc.is_in(column, value_set=wanted))
+                held.update(pc.unique(found).to_pylist())
+        return held
+
     def identities_for_emails(self, emails: Sequence[str]) -> dict[str, list[str]]:
         """The identities of the profiles holding each of ``emails``, sorted (a full scan)."""
         wanted = set(emails)
