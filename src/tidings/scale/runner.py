@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from distributed import as_completed
 
@@ -58,7 +58,7 @@ from ._worker import (
 )
 
 if TYPE_CHECKING:
-    from distributed import Client, Future
+    from distributed import Client
 
 __all__ = ["DaskDispatcher", "PartitionDone"]
 
@@ -137,8 +137,36 @@ class DaskDispatcher:
             # distributed leaves unregister_worker_plugin unannotated.
             self.client.unregister_worker_plugin(name)  # type: ignore[no-untyped-call]
 
-    def _collect(self, futures: list[Future[PartitionResult]], total: Summary) -> Summary:
-        """Add up the partitions' summaries as they finish, reporting each."""
+    def _run_partitions(
+        self,
+        task: Callable[..., PartitionResult],
+        name: str,
+        store: ParquetStore,
+        folder: Path,
+        arguments: dict[str, tuple[Any, ...]],
+    ) -> Summary:
+        """One ``task`` per partition (retried on a lost worker); the sum of their summaries.
+
+        Each task gets the plugin's name, the store, its partition, its own
+        ``arguments``, then the output folder, ``include_skips`` and ``chunk_size``.
+        Progress is reported as each finishes.
+        """
+        futures = [
+            self.client.submit(
+                task,
+                name,
+                store,
+                partition,
+                *own,
+                str(folder),
+                self.include_skips,
+                self.chunk_size,
+                key=f"dispatch-{name}-{partition}",
+                retries=2,
+            )
+            for partition, own in arguments.items()
+        ]
+        total = Summary()
         # distributed leaves as_completed unannotated.
         finished = as_completed(futures)  # type: ignore[no-untyped-call]
         for done, future in enumerate(finished, start=1):
@@ -177,22 +205,13 @@ class DaskDispatcher:
                 # against a ledger this dispatch has already written to.
                 chosen: list[Ranked] = [future.result() for future in ranks]
                 admitted = merge_ranks(remaining, partitions, *chosen)
-            futures = [
-                client.submit(
-                    dispatch_partition,
-                    name,
-                    parquet,
-                    p,
-                    None if admitted is None else admitted[p],
-                    str(folder),
-                    self.include_skips,
-                    self.chunk_size,
-                    key=f"dispatch-{name}-{p}",
-                    retries=2,
-                )
-                for p in partitions
-            ]
-            return self._collect(futures, Summary())
+            return self._run_partitions(
+                dispatch_partition,
+                name,
+                parquet,
+                folder,
+                {p: (None if admitted is None else admitted[p],) for p in partitions},
+            )
 
     def dispatch_recipients(
         self, plan: DispatchPlan, recipients: list[Recipient], *, store: Store, ledger: Ledger
@@ -230,23 +249,13 @@ class DaskDispatcher:
             answers: dict[str, dict[str, ClaimResult]] | None = None
             if plan.cap is not None:
                 answers = self._claim_in_order(plan, ledger, name, parquet, groups, identities)
-            futures = [
-                client.submit(
-                    dispatch_recipients_partition,
-                    name,
-                    parquet,
-                    p,
-                    groups[p],
-                    None if answers is None else answers[p],
-                    str(folder),
-                    self.include_skips,
-                    self.chunk_size,
-                    key=f"dispatch-{name}-{p}",
-                    retries=2,
-                )
-                for p in partitions
-            ]
-            total = self._collect(futures, Summary())
+            total = self._run_partitions(
+                dispatch_recipients_partition,
+                name,
+                parquet,
+                folder,
+                {p: (groups[p], None if answers is None else answers[p]) for p in partitions},
+            )
             if duplicates:
                 with JsonLinesSink(
                     folder / "duplicates.jsonl", include_skips=self.include_skips
