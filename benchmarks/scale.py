@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import itertools
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -106,6 +107,7 @@ def run(audience: Path, dsn: str, workers: int, out: Path) -> dict[str, object]:
     ):
         client.wait_for_workers(workers)
         runner = DaskDispatcher(client, ledger=dsn, out_dir=out)
+        load = os.getloadavg()[0]
         started = time.perf_counter()
         result = ws.raise_business_event(BODY, runner=runner)
         seconds = time.perf_counter() - started
@@ -120,6 +122,7 @@ def run(audience: Path, dsn: str, workers: int, out: Path) -> dict[str, object]:
     sent = result.summary.sent
     return {
         "workers": workers,
+        "load_1min_before": round(load, 2),
         "sent": sent,
         "seconds": round(seconds, 2),
         "deliveries_per_s": round(sent / seconds),
@@ -136,6 +139,7 @@ def main() -> None:
     parser.add_argument("--db", help="a PostgreSQL DSN (default: a throwaway cluster)")
     args = parser.parse_args()
     audience = ensure_audience(args.users, args.data)
+    print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()}", flush=True)
     cluster = None
     if args.db is None:
         from tests._postgres import Cluster

@@ -322,12 +322,18 @@ class Answered:
         decide: ClaimDecider,
         history: bool,
     ) -> dict[str, ClaimResult]:
-        """The given answer for each request, or the ledger's (then kept in ``answers``)."""
-        if self.given is not None:
-            return {r.identity: self.given[r.identity] for r in requests}
-        results = self.ledger.claim(source_id, requests, decide=decide, history=history)
+        """The given answer for each request, or the ledger's (then kept in ``answers``).
+
+        A request the client had no answer for (the audience changed between the
+        rounds) is claimed from the ledger here.
+        """
+        given = self.given or {}
+        asking = [r for r in requests if r.identity not in given]
+        results = (
+            self.ledger.claim(source_id, asking, decide=decide, history=history) if asking else {}
+        )
         self.answers.update(results)
-        return results
+        return {r.identity: given.get(r.identity) or results[r.identity] for r in requests}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.ledger, name)
