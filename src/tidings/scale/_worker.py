@@ -1,4 +1,4 @@
-"""What runs on a Dask worker: the dispatch's plugin and the two per-partition tasks.
+"""What runs on a Dask worker: the dispatch's plugin and the partition tasks (bulletins, campaigns).
 
 The plan (with its compiled message) reaches each worker once, in a
 :class:`DispatchPlugin`; a worker that joins later (a restart after a crash
