@@ -6,8 +6,8 @@ included) gets it too. Tasks name the plugin and find the plan and the worker's
 ledger connection in it.
 
 A partition's records go to ``NAME.jsonl.tmp`` beside the final file, through
-the same :func:`~tidings.dispatch.run_dispatch` and
-:class:`~tidings.JsonLinesSink` as a one-process dispatch, and the file is
+the same encoded path (``run_encoded`` for a bulletin, ``run_encoded_recipients``
+for a campaign) and :class:`~tidings.JsonLinesSink` as a one-process dispatch, and the file is
 renamed to ``NAME.jsonl`` when the partition is done. A retried task (its worker
 died) takes a lock on the partition, resumes the same temporary file (the sink
 drops the lines the dead attempt already wrote; claims are idempotent by
@@ -40,7 +40,7 @@ from ..dispatch.commit import Committer
 from ..dispatch.eligibility import screen
 from ..dispatch.plan import DispatchPlan, Recipient
 from ..dispatch.render import Ready, decide
-from ..dispatch.run import run_dispatch, run_encoded
+from ..dispatch.run import run_encoded, run_encoded_recipients
 from ..models.records import Summary
 from ..sinks import JsonLinesSink
 from ..storage._dsn import is_postgres_dsn
@@ -368,13 +368,12 @@ def dispatch_recipients_partition(
         Path(out_dir),
         partition,
         include_skips,
-        lambda sink: run_dispatch(
+        lambda sink: run_encoded_recipients(
             plan,
             recipient_candidates(part, recipients),
             store=part,
             ledger=ledger,
-            sink=sink,
-            keep=None,
+            committer=Committer(plan, ledger, sink, None),
             chunk_size=chunk_size,
         ),
     )
