@@ -1,5 +1,7 @@
 """tidings: turn a business or user event into the final, per-user messages of a campaign."""
 
+from .campaigns import Bulletin as Bulletin
+from .campaigns import ExternalTriggerCampaign as ExternalTriggerCampaign
 from .channels import EmailMessage as EmailMessage
 from .channels import EmailPayload as EmailPayload
 from .channels import Message as Message
@@ -34,11 +36,9 @@ from .errors import UnknownNameError as UnknownNameError
 from .errors import UnsafeOutputError as UnsafeOutputError
 from .lifecycle import DefinitionVersion as DefinitionVersion
 from .lifecycle import Lifecycle as Lifecycle
-from .models.definitions import Bulletin as Bulletin
 from .models.definitions import BusinessEventDefinition as BusinessEventDefinition
 from .models.definitions import ControlGroup as ControlGroup
 from .models.definitions import CustomControlGroup as CustomControlGroup
-from .models.definitions import ExternalTriggerCampaign as ExternalTriggerCampaign
 from .models.definitions import Goal as Goal
 from .models.definitions import Schedule as Schedule
 from .models.definitions import WorkspaceSettings as WorkspaceSettings

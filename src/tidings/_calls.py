@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import _vendor
 from ._definitions import validate_definition
+from .campaigns import Bulletin, ExternalTriggerCampaign
 from .dispatch import DispatchPlan, Kept, Recipient, dispatch_bulletin, dispatch_recipients
 from .errors import ArgumentError, TidingsError
 from .lifecycle import refusal_of, why_passed_over
-from .models.definitions import Bulletin, ExternalTriggerCampaign
 from .models.records import Dispatch, Sink, Summary
 from .models.users import UserEvent, UserProfile
 from .storage.base import Store

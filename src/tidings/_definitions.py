@@ -17,16 +17,15 @@ from pydantic import BaseModel
 
 from . import _vendor
 from ._publish import bulletin_problems, campaign_problems, match_problems
+from .campaigns import Bulletin, ExternalTriggerCampaign
 from .channels import EmailMessage, PushMessage, WebhookMessage, message_from_dict
 from .channels._base import ChannelMessage, compile_errors
 from .errors import DefinitionError, DefinitionProblem, TemplateError, TidingsError
 from .lifecycle import DefinitionKind, Lifecycle
 from .models.definitions import (
-    Bulletin,
     BusinessEventDefinition,
     ControlGroup,
     CustomControlGroup,
-    ExternalTriggerCampaign,
     WorkspaceSettings,
 )
 from .storage.registry import Registry

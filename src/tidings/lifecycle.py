@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal, get_args
 
+from .campaigns import Bulletin
 from .errors import ArgumentError
-from .models.definitions import Bulletin
 from .storage.registry import Registry
 
 __all__ = [

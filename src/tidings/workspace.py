@@ -20,13 +20,12 @@ from . import _calls
 from ._calls import BulletinRunner as BulletinRunner
 from ._calls import CampaignRunner as CampaignRunner
 from ._definitions import Definitions
+from .campaigns import Bulletin, ExternalTriggerCampaign
 from .errors import ArgumentError
 from .lifecycle import DefinitionVersion, Lifecycle, LifecycleState
 from .models.definitions import (
-    Bulletin,
     BusinessEventDefinition,
     CustomControlGroup,
-    ExternalTriggerCampaign,
     WorkspaceSettings,
 )
 from .models.records import Dispatch, Sink

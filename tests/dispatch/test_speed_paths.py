@@ -11,12 +11,12 @@ from tests.dispatch.viewers import NOW, RAISE, drama_bulletin, populate, viewers
 
 import tidings
 import tidings.dispatch.run as run_module
+from tidings.campaigns import Bulletin
 from tidings.dispatch import DispatchPlan, HoldOut, may_take_a_slot, select_under_cap
 from tidings.dispatch.caps import admitted_under_cap
 from tidings.dispatch.eligibility import Entry, Person
 from tidings.dispatch.render import Ready
 from tidings.dispatch.workers import pack, unpack
-from tidings.models.definitions import Bulletin
 from tidings.models.filters import AudienceQuery
 from tidings.models.records import Delivery, Skip, encode_line
 from tidings.storage import MemoryLedger, MemoryStore, SQLiteLedger, SQLiteStore

@@ -8,14 +8,13 @@ import pytest
 from pydantic import BaseModel
 
 import tidings
+from tidings.campaigns import Bulletin, ExternalTriggerCampaign
 from tidings.channels import EmailMessage, PushMessage, WebhookMessage
 from tidings.models.definitions import (
     MAX_TARGETING_CAP,
-    Bulletin,
     BusinessEventDefinition,
     ControlGroup,
     CustomControlGroup,
-    ExternalTriggerCampaign,
     Goal,
     Schedule,
     WorkspaceSettings,

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from ..campaigns import ExternalTriggerCampaign
 from ..dispatch import Recipient
 from ..errors import MissingTriggerKeyError
 from ..models.addresses import normalize_email
-from ..models.definitions import ExternalTriggerCampaign
 from ..models.trigger import trigger_size
 from ._common import MALFORMED, Refusal, incorrect, request_key
 

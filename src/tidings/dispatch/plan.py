@@ -13,12 +13,11 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from ..audience.control import in_control_group
+from ..campaigns import Bulletin, ExternalTriggerCampaign
 from ..channels import Message
 from ..models.definitions import (
-    Bulletin,
     ControlGroup,
     CustomControlGroup,
-    ExternalTriggerCampaign,
     WorkspaceSettings,
 )
 from ..models.filters import AudienceQuery, Filter

@@ -1,4 +1,9 @@
-"""What marketers define: business events, bulletins, External Trigger campaigns."""
+"""What marketers define: business events, control groups, goals, schedules, settings.
+
+The two definitions that carry a channel message, :class:`~tidings.campaigns.Bulletin`
+and :class:`~tidings.campaigns.ExternalTriggerCampaign`, live one layer up in
+:mod:`tidings.campaigns`, beside the channels they hold.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,20 @@ from typing import ClassVar, Final, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 
-from ..channels import MessageField
 from ..errors import DefinitionError, _InvalidInputError
 from ._base import ValidatedModel
-from .filters import Condition, Filter, MatchRow, Segment
+from .filters import Condition
 from .instants import check_instant
-from .preferences import DeliveryPreferences, FrequencyCap
+from .preferences import FrequencyCap
 from .users import check_timezone
 
 __all__ = [
+    "FROZEN",
     "MAX_EVENT_KEY_LENGTH",
-    "Bulletin",
     "BusinessEventDefinition",
     "ControlGroup",
     "CustomControlGroup",
-    "ExternalTriggerCampaign",
+    "DefinitionModel",
     "Goal",
     "Schedule",
     "WorkspaceSettings",
@@ -42,18 +46,18 @@ MAX_TTL_SECONDS: Final = 366 * 24 * 3600
 MAX_TRIGGER_BYTES: Final = 16 * 1024 * 1024
 """The largest ``max_trigger_bytes`` a campaign may set (16 MiB)."""
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+FROZEN: Final = ConfigDict(frozen=True, extra="forbid")
 
 
-class _Definition(ValidatedModel):
+class DefinitionModel(ValidatedModel):
     """A definition: a problem raises :class:`DefinitionError` naming the field."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     _error_type: ClassVar[type[_InvalidInputError]] = DefinitionError
     _what: ClassVar[str] = "definition"
 
 
-class Goal(_Definition):
+class Goal(DefinitionModel):
     """A conversion goal: the user event that counts, with conditions, and how long after the send.
 
     ``where``: conditions on the goal event's properties, all of which must hold
@@ -62,7 +66,7 @@ class Goal(_Definition):
     event filter (:data:`~tidings.models.filters.Operator`).
     """
 
-    model_config = _FROZEN
+    model_config = FROZEN
     _what: ClassVar[str] = "goal"
 
     event: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
@@ -70,10 +74,10 @@ class Goal(_Definition):
     where: tuple[Condition, ...] = ()
 
 
-class BusinessEventDefinition(_Definition):
+class BusinessEventDefinition(DefinitionModel):
     """A business event (``Program Released``) and the properties it must carry."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     _what: ClassVar[str] = "business event"
 
     name: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
@@ -92,7 +96,7 @@ class BusinessEventDefinition(_Definition):
         return self
 
 
-class ControlGroup(_Definition):
+class ControlGroup(DefinitionModel):
     """Who is held out: a share of this campaign's users, or a named custom group.
 
     ``kind="campaign"``: ``percent`` of this campaign's (or bulletin's) eligible
@@ -100,7 +104,7 @@ class ControlGroup(_Definition):
     :class:`CustomControlGroup`), shared by every campaign that chooses it.
     """
 
-    model_config = _FROZEN
+    model_config = FROZEN
     _what: ClassVar[str] = "control group"
 
     kind: Literal["campaign", "custom"] = "campaign"
@@ -114,10 +118,10 @@ class ControlGroup(_Definition):
         return self
 
 
-class CustomControlGroup(_Definition):
+class CustomControlGroup(DefinitionModel):
     """A named, workspace-wide hold-out: a fixed share of all users or an explicit list."""
 
-    model_config = _FROZEN
+    model_config = FROZEN
     _what: ClassVar[str] = "control group"
 
     name: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
@@ -125,7 +129,7 @@ class CustomControlGroup(_Definition):
     identities: frozenset[str] = frozenset()
 
 
-class Schedule(_Definition):
+class Schedule(DefinitionModel):
     """When a campaign may be triggered, and until when its messages may go out.
 
     A trigger before ``start`` or after ``end`` is refused. ``cutoff``: a delivery
@@ -133,7 +137,7 @@ class Schedule(_Definition):
     dropped (``past_cutoff``).
     """
 
-    model_config = _FROZEN
+    model_config = FROZEN
     _what: ClassVar[str] = "schedule"
 
     start: AwareDatetime | None = None
@@ -162,57 +166,7 @@ class Schedule(_Definition):
         return None
 
 
-class Bulletin(_Definition):
-    """A message dispatched to matching users each time its business event is raised."""
-
-    model_config = _FROZEN
-    _what: ClassVar[str] = "bulletin"
-
-    id: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
-    name: str = Field(min_length=1)
-    business_event: str = Field(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
-    segment: Segment = Segment()
-    match: tuple[MatchRow, ...] = Field(min_length=1)
-    filters: tuple[Filter, ...] = ()
-    message: MessageField
-    control_group: ControlGroup | None = None
-    targeting_cap: int | None = Field(default=None, ge=1, le=MAX_TARGETING_CAP)
-    ttl_seconds: int | None = Field(default=None, ge=0, le=MAX_TTL_SECONDS)
-    creator: str = ""
-    published: bool = False
-    delivery: DeliveryPreferences = DeliveryPreferences()
-
-
-class ExternalTriggerCampaign(_Definition):
-    """A message written once and sent when a service triggers it for some users.
-
-    ``id`` is assigned when the campaign is published (unless given).
-    """
-
-    model_config = _FROZEN
-    _what: ClassVar[str] = "campaign"
-
-    id: str | None = Field(default=None, min_length=1, max_length=MAX_EVENT_KEY_LENGTH)
-    name: str = Field(min_length=1)
-    message: MessageField
-    filters: tuple[Filter, ...] = ()
-    control_group: ControlGroup | None = None
-    targeting_cap: int | None = Field(default=None, le=MAX_TARGETING_CAP)
-    goal: Goal | None = None
-    schedule: Schedule = Schedule()
-    max_recipients_per_call: int = Field(default=1000, ge=1, le=1_000_000)
-    max_trigger_bytes: int = Field(default=64 * 1024, ge=1, le=MAX_TRIGGER_BYTES)
-    delivery: DeliveryPreferences = DeliveryPreferences()
-
-    @field_validator("targeting_cap")
-    @classmethod
-    def _check_cap(cls, value: int | None) -> int | None:
-        if value is not None and value < MIN_TARGETING_CAP:
-            raise ValueError(f"targeting cap must be {MIN_TARGETING_CAP} or more, not {value}")
-        return value
-
-
-class WorkspaceSettings(_Definition):
+class WorkspaceSettings(DefinitionModel):
     """Workspace-wide delivery settings.
 
     Attributes:
@@ -221,7 +175,7 @@ class WorkspaceSettings(_Definition):
             per channel or across channels; campaigns may opt out.
     """
 
-    model_config = _FROZEN
+    model_config = FROZEN
     _what: ClassVar[str] = "settings"
 
     default_timezone: str = "UTC"
