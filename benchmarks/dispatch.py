@@ -47,6 +47,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 GENRE = "Drama"
@@ -59,21 +60,28 @@ def _config(users: int):
     return DemoConfig(users=users, seed=11, events_per_user=EVENTS_PER_USER, history_days=30)
 
 
+def _made_once(directory: Path, name: str, make: Callable[[Path], None]) -> Path:
+    """``directory/name``, made by ``make`` unless an earlier run finished it (``.done``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    done = path.with_suffix(".done")
+    if done.exists():
+        return path
+    for stale in directory.glob(f"{name}*"):
+        stale.unlink()
+    started = time.perf_counter()
+    make(path)
+    done.write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1)}))
+    return path
+
+
 def ensure_workspace(users: int, directory: Path) -> Path:
     """The store file for ``users`` users, generated once and reused."""
     from tidings.demo_data import populate_sqlite
 
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"store-{users}.db"
-    done = path.with_suffix(".done")
-    if done.exists():
-        return path
-    for stale in directory.glob(f"store-{users}.db*"):
-        stale.unlink()
-    started = time.perf_counter()
-    populate_sqlite(path, _config(users))
-    done.write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1)}))
-    return path
+    return _made_once(
+        directory, f"store-{users}.db", lambda path: populate_sqlite(path, _config(users))
+    )
 
 
 class ChildPeaks:
@@ -184,32 +192,26 @@ def ensure_all_match_workspace(users: int, directory: Path) -> Path:
     from tidings.models.users import UserProfile
     from tidings.storage.sqlite import SQLiteStore
 
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"profiles-{users}.db"
-    done = path.with_suffix(".done")
-    if done.exists():
-        return path
-    for stale in directory.glob(f"profiles-{users}.db*"):
-        stale.unlink()
-    store = SQLiteStore(path)
-    store.upsert_profiles(
-        UserProfile.model_construct(
-            identity=f"user-{i:07d}",
-            name=None if i % 7 == 0 else f"{_FIRST[i % 10]} {i}",
-            email=None,
-            push_tokens=(f"tok-{i:07d}",),
-            timezone=_ZONES[i % 5],
-            properties={
-                "plan": "premium" if i % 3 == 0 else "free",
-                "city": "Pune" if i % 2 else "Leeds",
-                "signupDays": i % 900,
-            },
+    def make(path: Path) -> None:
+        store = SQLiteStore(path)
+        store.upsert_profiles(
+            UserProfile.model_construct(
+                identity=f"user-{i:07d}",
+                name=None if i % 7 == 0 else f"{_FIRST[i % 10]} {i}",
+                email=None,
+                push_tokens=(f"tok-{i:07d}",),
+                timezone=_ZONES[i % 5],
+                properties={
+                    "plan": "premium" if i % 3 == 0 else "free",
+                    "city": "Pune" if i % 2 else "Leeds",
+                    "signupDays": i % 900,
+                },
+            )
+            for i in range(users)
         )
-        for i in range(users)
-    )
-    store.close()
-    done.write_text("{}")
-    return path
+        store.close()
+
+    return _made_once(directory, f"profiles-{users}.db", make)
 
 
 def floor(store_path: Path, out: Path, *, send_at: str) -> float:
