@@ -58,10 +58,31 @@ def test_loads_reads_back_what_dumps_wrote(data):
     assert loads(dumps(data)) == data
 
 
-@pytest.mark.parametrize("raw", ["NaN", "[1e400]", "123456789012345678901234567890", '"\\ud800"'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "NaN",
+        "[1e400]",
+        "123456789012345678901234567890",
+        '"\\ud800"',
+        # Over 64 bits, nested, beside text: orjson reads these as floats.
+        '{"a":[18446744073709551616],"b":"x"}',
+        "[18446744073709551615,-9223372036854775809]",
+        '{"big":-123456789012345678901,"f":1.5}',
+        # A long run of digits in text only, and a float: orjson's value is kept.
+        '{"t":"12345678901234567890123","f":0.1}',
+    ],
+)
 def test_loads_decodes_what_the_stdlib_decodes(raw):
     got, want = loads(raw), json.loads(raw)
     assert repr(got) == repr(want)
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(data=value)
+def test_loads_decodes_any_stdlib_text_as_the_stdlib_does(data):
+    raw = json.dumps(data)
+    assert repr(loads(raw)) == repr(json.loads(raw))
 
 
 def test_loads_reports_malformed_text_as_the_stdlib_does():

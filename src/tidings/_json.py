@@ -61,8 +61,9 @@ def dumps(value: Any) -> str:
     return dumps_floatless(value)
 
 
-# orjson reads an integer beyond 64 bits as a float (silently), so text with a
-# run of 19 digits or more (maybe such an integer) goes to the standard library.
+# orjson reads an integer beyond 64 bits as a float (silently): a decoded value
+# holding a float whose text has a run of 19 digits or more (maybe such an
+# integer) is decoded again by the standard library.
 _LONG_DIGITS: Final = re.compile(r"[0-9]{19}")
 
 
@@ -72,10 +73,13 @@ def loads(text: str) -> Any:
     orjson refuses a few inputs ``json.loads`` takes (lone surrogate escapes,
     ``NaN``) and reads integers over 64 bits as floats: those, and malformed
     text, go to ``json.loads``, which decodes or reports them as it always did.
+    The text is searched for long runs of digits only when orjson's value holds
+    a float (most profiles hold none, and the search costs more than the look).
     """
-    if _LONG_DIGITS.search(text) is None:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+    if has_float(value) and _LONG_DIGITS.search(text) is not None:
+        return json.loads(text)
+    return value

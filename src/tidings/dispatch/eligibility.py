@@ -17,12 +17,12 @@ frequency-cap slots of a chunk in one ledger transaction (the cap rules live in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from .._json import loads
-from ..delivery.rules import Timing, decide_timing, zone
+from ..delivery.rules import Timing, decide_timing, period_keys, zone
 from ..errors import MissingTriggerKeyError
 from ..models.addresses import email_problem
 from ..models.records import Record, Skip, SkipReason
@@ -35,10 +35,13 @@ __all__ = [
     "Eligible",
     "Entry",
     "Person",
+    "SendTime",
     "Timings",
+    "ZoneTiming",
     "address_on",
     "capped_skip",
     "check",
+    "check_user",
     "held_or_unreachable",
     "screen",
     "timing",
@@ -78,14 +81,11 @@ class Person(NamedTuple):
         if isinstance(tokens, str):
             tokens = loads(tokens)
         if isinstance(properties, str):
-            properties = loads(properties)
-        return cls(
-            identity,
-            email,
-            tuple(tokens),
-            timezone,
-            profile_namespace(identity, name, email, properties),
-        )
+            # Decoded here, so the namespace may take the dict over instead of copying it.
+            namespace = profile_namespace(identity, name, email, loads(properties), fresh=True)
+        else:
+            namespace = profile_namespace(identity, name, email, properties)
+        return cls(identity, email, tuple(tokens), timezone, namespace)
 
 
 class Entry(NamedTuple):
@@ -98,14 +98,35 @@ class Entry(NamedTuple):
     """Whether the targeting-cap pass left the user out."""
 
 
+class SendTime(NamedTuple):
+    """When a delivery goes out, in the forms its records need (shared by a zone's users)."""
+
+    at: datetime
+    """The send time in UTC (a delivery's ``send_at``)."""
+    text: str
+    """``at`` as ISO text (the delivery line's and the outcome row's ``send_at``)."""
+    day: str
+    """The user's local day of the send (:func:`~tidings.delivery.rules.period_keys`)."""
+    week: str
+    """The user's local ISO week of the send."""
+
+
+class ZoneTiming(NamedTuple):
+    """The timing decision of one plan for the users of one time zone."""
+
+    timing: Timing
+    zone: ZoneInfo
+    send: SendTime | None
+    """None when ``timing`` refuses the send (its ``refusal`` says why)."""
+
+
 class Eligible(NamedTuple):
     """A user every rule lets through: what rendering needs."""
 
     person: Person
     trigger: Mapping[str, Any]
     address: tuple[str, ...]
-    send_at: datetime
-    zone: ZoneInfo
+    send: SendTime
 
 
 _UNREACHABLE: dict[str, tuple[SkipReason, str]] = {
@@ -190,30 +211,33 @@ def screen(
     return skips, entries
 
 
-Timings = dict[str | None, tuple[Timing, ZoneInfo]]
+Timings = dict[str | None, ZoneTiming]
 """The timing decision of one plan by user time zone (a cache: it depends on nothing else)."""
 
 
-def timing(
-    plan: DispatchPlan, timezone: str | None, timings: Timings | None = None
-) -> tuple[Timing, ZoneInfo]:
+def timing(plan: DispatchPlan, timezone: str | None, timings: Timings | None = None) -> ZoneTiming:
     """The timing rules for a user in ``timezone`` (None: the plan's default zone).
 
     The decision depends on the plan and the zone only, so ``timings`` (kept by
-    the caller for one plan) holds it per zone instead of deciding it per user.
+    the caller for one plan) holds it per zone instead of deciding it per user,
+    with the send time in the forms every delivery of the zone shares.
     """
     if timings is not None:
         known = timings.get(timezone)
         if known is not None:
             return known
     tz = zone(timezone or plan.default_timezone)
-    decided = (
-        decide_timing(plan.base, tz, plan.preferences, cutoff=plan.cutoff, ttl_seconds=plan.ttl),
-        tz,
+    decided = decide_timing(
+        plan.base, tz, plan.preferences, cutoff=plan.cutoff, ttl_seconds=plan.ttl
     )
+    send = None
+    if decided.send_at is not None:
+        at = decided.send_at.astimezone(UTC)
+        send = SendTime(at, at.isoformat(), *period_keys(at, tz))
+    known = ZoneTiming(decided, tz, send)
     if timings is not None:
-        timings[timezone] = decided
-    return decided
+        timings[timezone] = known
+    return known
 
 
 def held_or_unreachable(plan: DispatchPlan, person: Person) -> Skip | tuple[str, ...]:
@@ -248,7 +272,17 @@ def check(plan: DispatchPlan, entry: Entry, timings: Timings | None = None) -> S
 
     ``timings`` caches the timing decision per zone across the calls of one plan.
     """
-    person, own_trigger, capped = entry
+    return check_user(plan, entry.person, entry.trigger, entry.capped, timings)
+
+
+def check_user(
+    plan: DispatchPlan,
+    person: Person,
+    own_trigger: Mapping[str, Any] | None,
+    capped: bool,
+    timings: Timings | None = None,
+) -> Skip | Eligible:
+    """:func:`check` of an entry given as its parts (no :class:`Entry` to build per user)."""
     identity, source_id = person.identity, plan.source_id
     address = held_or_unreachable(plan, person)
     if isinstance(address, Skip):
@@ -269,13 +303,13 @@ def check(plan: DispatchPlan, entry: Entry, timings: Timings | None = None) -> S
         except MissingTriggerKeyError as exc:
             return Skip(source_id, identity, "missing_trigger_key", exc.message)
     # Time rules (local send time, DND, cut-off, TTL) before anything takes a slot.
-    decided, tz = timing(plan, person.timezone, timings)
-    if decided.send_at is None:
+    decided, _, send = timing(plan, person.timezone, timings)
+    if send is None:
         assert decided.refusal is not None  # noqa: S101 - decide_timing pairs them
         return Skip(source_id, identity, decided.refusal, decided.detail)
     if capped:
         return capped_skip(plan, identity)
-    return Eligible(person, trigger or {}, address, decided.send_at, tz)
+    return Eligible(person, trigger or {}, address, send)
 
 
 def capped_skip(plan: DispatchPlan, identity: str) -> Skip:

@@ -16,13 +16,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from .._json import dumps_floatless
-from ..models.records import Record, Skip, Summary, encode_line
+from ..channels._batch import BatchRender
+from ..models.records import (
+    Record,
+    Skip,
+    Summary,
+    delivery_dict,
+    delivery_key,
+    encode_delivery,
+    encode_line,
+)
 from ..storage.ledger import OutcomeRow, outcome_row
+from ..storage.outcomes import pending_row
 from .caps import Wanted
-from .eligibility import Entry, Person
+from .eligibility import Entry, Person, Timings, check_user
 from .plan import DispatchPlan
-from .render import Ready, decide
+from .render import recipients, render_payload
 
 __all__ = ["Encoded", "decide_chunk", "decide_rows", "settle_encoded"]
 
@@ -50,8 +59,11 @@ def decide_rows(
     ``capped`` holds the users the targeting-cap pass left out; ``skips`` says
     whether the sink writes skip lines (else their line is None).
     """
-    entries = [Entry(Person.from_row(row), None, row[0] in capped) for row in rows]
-    return _encode(plan, decide(plan, entries, encode=False), skips=skips)
+    encoder = _Encoder(plan, skips=skips)
+    user = encoder.user
+    for row in rows:
+        user(Person.from_row(row), None, row[0] in capped)
+    return encoder.encoded
 
 
 def decide_chunk(
@@ -68,48 +80,92 @@ def decide_chunk(
     identities, the audience filters); ``entries`` the rest. The outcomes come
     in ``order`` (the candidates' order), as on the record path.
     """
-    decided: dict[str, Record | Ready] = dict(screened)
-    for verdict in decide(plan, entries, encode=False):
-        decided[verdict.identity if isinstance(verdict, Skip) else verdict.delivery.identity] = (
-            verdict
-        )
-    verdicts = [decided[identity] for identity in order if identity in decided]
-    return _encode(plan, verdicts, skips=skips)
-
-
-def _encode(plan: DispatchPlan, verdicts: Sequence[Record | Ready], *, skips: bool) -> Encoded:
-    """The outcome rows and lines of a chunk's verdicts (deliveries wanting claims noted)."""
-    at, key = plan.now.isoformat(), plan.dispatch_key
-    claims = plan.claims
-    # Push and email payloads hold text, None and ints only: no float to look for.
-    floatless = plan.message.channel != "webhook"
-    encoded = Encoded([], [], [], Summary(), [], [])
-    identities, out_rows, lines, summary = (
-        encoded.identities,
-        encoded.rows,
-        encoded.lines,
-        encoded.summary,
-    )
-    for verdict in verdicts:
-        if isinstance(verdict, Skip):
-            identities.append(verdict.identity)
-            out_rows.append(outcome_row(verdict, key, at, plan.version))
-            lines.append(encode_line(verdict) if skips else None)
-            summary.add(verdict)
+    by_identity = {entry.person.identity: entry for entry in entries}
+    encoder = _Encoder(plan, skips=skips)
+    for identity in order:
+        entry = by_identity.get(identity)
+        if entry is not None:
+            encoder.user(entry.person, entry.trigger, entry.capped)
             continue
-        assert isinstance(verdict, Ready)  # noqa: S101 - screening decides skips only
-        delivery = verdict.delivery
-        if claims:
-            encoded.positions.append(len(out_rows))
-            encoded.wanted.append(
-                Wanted(delivery.identity, delivery.idempotency_key, verdict.day, verdict.week)
-            )
+        record = screened.get(identity)
+        if record is not None:
+            assert isinstance(record, Skip)  # noqa: S101 - screening decides skips only
+            encoder.skip(record)
+    return encoder.encoded
+
+
+class _Encoder:
+    """The outcome rows and lines of one chunk, user by user (deliveries wanting claims noted).
+
+    Each user goes through :func:`check_user` and :func:`render_payload`, the
+    rules of the record path; a delivery is then encoded from its parts
+    (:func:`delivery_dict`, :func:`pending_row`) without making the Delivery.
+    """
+
+    __slots__ = ("_at", "_batch", "_floatless", "_plan", "_skips", "_timings", "encoded")
+
+    def __init__(self, plan: DispatchPlan, *, skips: bool) -> None:
+        self._plan = plan
+        self._skips = skips
+        self._at = plan.now.isoformat()
+        # Push and email payloads hold text, None and ints only: no float to look for.
+        self._floatless = plan.message.channel != "webhook"
+        self._timings: Timings = {}
+        self._batch = BatchRender(plan.message, plan.namespaces)
+        self.encoded = Encoded([], [], [], Summary(), [], [])
+
+    def skip(self, skip: Skip) -> None:
+        """Encode a user's Skip."""
+        plan, encoded = self._plan, self.encoded
+        encoded.identities.append(skip.identity)
+        encoded.rows.append(outcome_row(skip, plan.dispatch_key, self._at, plan.version))
+        encoded.lines.append(encode_line(skip) if self._skips else None)
+        encoded.summary.add(skip)
+
+    def user(self, person: Person, trigger: Mapping[str, Any] | None, capped: bool) -> None:
+        """Decide one user (:class:`Entry`'s fields) and encode the outcome."""
+        plan = self._plan
+        verdict = check_user(plan, person, trigger, capped, self._timings)
+        if isinstance(verdict, Skip):
+            self.skip(verdict)
+            return
+        payload = render_payload(plan, verdict, self._batch)
+        if isinstance(payload, Skip):
+            self.skip(payload)
+            return
+        encoded = self.encoded
+        identity, source_id, channel = person.identity, plan.source_id, plan.message.channel
+        key = delivery_key(source_id, plan.dispatch_key, identity)
+        send = verdict.send
+        if plan.claims:
+            encoded.positions.append(len(encoded.rows))
+            encoded.wanted.append(Wanted(identity, key, send.day, send.week))
         else:
-            summary.add(delivery)
-        identities.append(delivery.identity)
-        out_rows.append(outcome_row(delivery, key, at, plan.version))
-        lines.append(dumps_floatless(delivery.to_dict()) if floatless else encode_line(delivery))
-    return encoded
+            encoded.summary.add_outcome("sent", None)  # as Summary.add counts a Delivery
+        encoded.identities.append(identity)
+        encoded.rows.append(
+            pending_row(
+                self._at,
+                source_id,
+                identity,
+                plan.dispatch_key,
+                channel,
+                send.text,
+                key,
+                plan.version,
+            )
+        )
+        data = delivery_dict(
+            plan.source,
+            source_id,
+            identity,
+            channel,
+            payload,
+            send.text,
+            key,
+            recipients(channel, verdict.address, payload),
+        )
+        encoded.lines.append(encode_delivery(data, floatless=self._floatless))
 
 
 def settle_encoded(

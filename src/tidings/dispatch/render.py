@@ -7,11 +7,9 @@ stops the batch.
 
 from __future__ import annotations
 
-from datetime import UTC
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..channels._batch import BatchRender
-from ..delivery.rules import period_keys
 from ..errors import (
     InvalidWebhookBodyError,
     MissingTriggerKeyError,
@@ -23,7 +21,7 @@ from ..models.records import Delivery, Skip, SkipReason, delivery_key, encode_li
 from .eligibility import Eligible, Entry, Timings, check
 from .plan import DispatchPlan
 
-__all__ = ["Ready", "decide", "render"]
+__all__ = ["Ready", "decide", "recipients", "render", "render_payload"]
 
 
 class Ready(NamedTuple):
@@ -50,6 +48,37 @@ def _reason_for(exc: BaseException) -> SkipReason:
     return "render_error"
 
 
+def render_payload(
+    plan: DispatchPlan, user: Eligible, batch: BatchRender | None = None
+) -> Skip | dict[str, Any]:
+    """``user``'s payload as a dict (the plan's TTL carried to a push), or the Skip of a failure.
+
+    ``batch`` is the plan's message ready for many users (:func:`decide` makes one
+    per chunk); without it the message renders on its own.
+    """
+    try:
+        if batch is None:
+            batch = BatchRender(plan.message, plan.namespaces)
+        payload = batch(user.person.profile, user.trigger)
+    except TidingsError as exc:
+        field_name = getattr(exc, "field", None)
+        detail = exc.detailed_message() if isinstance(exc, TemplateError) else str(exc)
+        return Skip(plan.source_id, user.person.identity, _reason_for(exc), detail, field_name)
+    except Exception as exc:  # noqa: BLE001 - one bad user never stops the batch
+        return Skip(
+            plan.source_id, user.person.identity, "render_error", f"{type(exc).__name__}: {exc}"
+        )
+    ttl = plan.ttl_seconds
+    if ttl is not None and plan.message.channel == "push" and payload.get("ttl_seconds") is None:
+        payload["ttl_seconds"] = ttl
+    return payload
+
+
+def recipients(channel: str, address: tuple[str, ...], payload: dict[str, Any]) -> tuple[str, ...]:
+    """A delivery's ``to``: the user's address, or the URL of a webhook's payload."""
+    return address if channel != "webhook" else (str(payload.get("url", "")),)
+
+
 def render(
     plan: DispatchPlan, user: Eligible, *, encode: bool, batch: BatchRender | None = None
 ) -> Skip | Ready:
@@ -58,31 +87,22 @@ def render(
     ``batch`` is the plan's message ready for many users (:func:`decide` makes one
     per chunk); without it the message renders on its own.
     """
+    payload = render_payload(plan, user, batch)
+    if isinstance(payload, Skip):
+        return payload
     identity, source_id, channel = user.person.identity, plan.source_id, plan.message.channel
-    try:
-        if batch is None:
-            batch = BatchRender(plan.message, plan.namespaces)
-        payload = batch(user.person.profile, user.trigger)
-    except TidingsError as exc:
-        field_name = getattr(exc, "field", None)
-        detail = exc.detailed_message() if isinstance(exc, TemplateError) else str(exc)
-        return Skip(source_id, identity, _reason_for(exc), detail, field_name)
-    except Exception as exc:  # noqa: BLE001 - one bad user never stops the batch
-        return Skip(source_id, identity, "render_error", f"{type(exc).__name__}: {exc}")
-    if plan.ttl_seconds is not None and channel == "push" and payload.get("ttl_seconds") is None:
-        payload["ttl_seconds"] = plan.ttl_seconds
-    send_at = user.send_at.astimezone(UTC)
-    day, week = period_keys(send_at, user.zone) if plan.claims else ("", "")
+    send = user.send
     delivery = Delivery(
         source=plan.source,
         source_id=source_id,
         identity=identity,
         channel=channel,
         payload=payload,
-        send_at=send_at,
+        send_at=send.at,
         idempotency_key=delivery_key(source_id, plan.dispatch_key, identity),
-        to=user.address if channel != "webhook" else (str(payload.get("url", "")),),
+        to=recipients(channel, user.address, payload),
     )
+    day, week = (send.day, send.week) if plan.claims else ("", "")
     return Ready(delivery, day, week, encode_line(delivery) if encode else None)
 
 

@@ -20,7 +20,9 @@ __all__ = [
     "Skip",
     "SkipReason",
     "Summary",
+    "delivery_dict",
     "delivery_key",
+    "encode_delivery",
 ]
 
 SkipReason = Literal[
@@ -111,17 +113,44 @@ class Delivery:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``type: "delivery"``)."""
-        return {
-            "type": "delivery",
-            "source": self.source,
-            "source_id": self.source_id,
-            "identity": self.identity,
-            "channel": self.channel,
-            "payload": self.payload,
-            "send_at": self.send_at.isoformat(),
-            "idempotency_key": self.idempotency_key,
-            "to": list(self.to),
-        }
+        return delivery_dict(
+            self.source,
+            self.source_id,
+            self.identity,
+            self.channel,
+            self.payload,
+            self.send_at.isoformat(),
+            self.idempotency_key,
+            self.to,
+        )
+
+
+def delivery_dict(
+    source: str,
+    source_id: str,
+    identity: str,
+    channel: str,
+    payload: dict[str, Any],
+    send_at: str,
+    idempotency_key: str,
+    to: Sequence[str],
+) -> dict[str, Any]:
+    """:meth:`Delivery.to_dict` of a delivery given as its fields (``send_at`` as ISO text).
+
+    The one definition of a delivery's dict (and so of its JSON line): the encoded
+    path of a dispatch builds it from the parts without making the Delivery.
+    """
+    return {
+        "type": "delivery",
+        "source": source,
+        "source_id": source_id,
+        "identity": identity,
+        "channel": channel,
+        "payload": payload,
+        "send_at": send_at,
+        "idempotency_key": idempotency_key,
+        "to": list(to),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +203,17 @@ def encode_line(record: Record) -> str:
     """
     data = record.to_dict()
     if isinstance(record, Delivery) and has_float(record.payload):
+        return dumps(data)
+    return dumps_floatless(data)
+
+
+def encode_delivery(data: dict[str, Any], *, floatless: bool = False) -> str:
+    """The JSON line of a delivery's dict (:func:`delivery_dict`): :func:`encode_line`'s text.
+
+    ``floatless`` says the payload holds no float (push and email payloads hold
+    text, None and ints only), so it is not searched for one.
+    """
+    if not floatless and has_float(data["payload"]):
         return dumps(data)
     return dumps_floatless(data)
 

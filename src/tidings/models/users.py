@@ -120,13 +120,20 @@ class UserProfile(ValidatedModel):
 
 
 def profile_namespace(
-    identity: str, name: str | None, email: str | None, properties: Mapping[str, JsonValue]
+    identity: str,
+    name: str | None,
+    email: str | None,
+    properties: Mapping[str, JsonValue],
+    *,
+    fresh: bool = False,
 ) -> dict[str, JsonValue]:
     """The ``Profile`` namespace of a template: properties plus ``identity``, ``name``, ``email``.
 
     The built-in fields win over properties of the same name; absent ones are left out.
+    ``fresh`` says ``properties`` is a dict nobody else holds (just decoded): it
+    becomes the namespace itself instead of being copied.
     """
-    data = dict(properties)
+    data = properties if fresh and type(properties) is dict else dict(properties)
     data["identity"] = identity
     if name is not None:
         data["name"] = name

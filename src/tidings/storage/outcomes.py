@@ -19,6 +19,7 @@ __all__ = [
     "OutcomeRow",
     "RecordsAsRows",
     "outcome_row",
+    "pending_row",
 ]
 
 
@@ -50,13 +51,11 @@ def outcome_row(
     ``version`` is the version of the campaign or bulletin that produced it.
     """
     if isinstance(record, Delivery):
-        return (
+        return pending_row(
             at,
             record.source_id,
             record.identity,
             dispatch_key,
-            "pending",
-            None,
             record.channel,
             record.send_at.isoformat(),
             record.idempotency_key,
@@ -72,6 +71,31 @@ def outcome_row(
         None,
         None,
         None,
+        version,
+    )
+
+
+def pending_row(
+    at: str,
+    source_id: str,
+    identity: str,
+    dispatch_key: str,
+    channel: str,
+    send_at: str,
+    idempotency_key: str,
+    version: int | None = None,
+) -> OutcomeRow:
+    """:func:`outcome_row` of a delivery given as its fields (``send_at`` as ISO text)."""
+    return (
+        at,
+        source_id,
+        identity,
+        dispatch_key,
+        "pending",
+        None,
+        channel,
+        send_at,
+        idempotency_key,
         version,
     )
 
