@@ -187,3 +187,54 @@ def test_no_frequency_claim_without_a_frequency_cap(ledger):
         with sqlite3.connect(ledger.path) as conn:
             keys = [row[0] for row in conn.execute("SELECT key FROM freq_claims")]
         assert keys == ["later:a"]
+
+
+def _delivery_rows(identities, *, dispatch_key="d", at="2026-11-27T12:00:00+00:00"):
+    return [
+        (at, "c", i, dispatch_key, "pending", None, "push", at, f"key-{i}", 1) for i in identities
+    ]
+
+
+def _states(ledger):
+    return {(row["dispatch_key"], row["identity"]): row["state"] for row in ledger.outcomes("c")}
+
+
+def test_chunk_marks_reach_exactly_the_named_outcomes(ledger):
+    """A chunk is marked by the identities named: new rows, replaced rows, other dispatches."""
+    first, second = [f"u{i}" for i in range(5)], [f"v{i}" for i in range(5)]
+    ledger.record_rows(_delivery_rows(first), dispatch_key="d")
+    ledger.record_rows(_delivery_rows(second), dispatch_key="d", emitted=("c", first))
+    states = _states(ledger)
+    assert {states["d", i] for i in first} == {"sent"}
+    assert {states["d", i] for i in second} == {"pending"}
+    # Replaced (still pending) rows and new rows in one chunk, then marked together.
+    mixed = [*second[:2], "w0", "w1"]
+    ledger.record_rows(_delivery_rows(mixed), dispatch_key="d")
+    ledger.mark_emitted("c", "d", mixed)
+    states = _states(ledger)
+    assert {states["d", i] for i in mixed} == {"sent"}
+    assert {states["d", i] for i in second[2:]} == {"pending"}
+    # A mark names part of the last chunk only: the rest stays pending.
+    last = [f"x{i}" for i in range(4)]
+    ledger.record_rows(_delivery_rows(last), dispatch_key="d")
+    ledger.mark_emitted("c", "d", last[:2])
+    states = _states(ledger)
+    assert [states["d", i] for i in last] == ["sent", "sent", "pending", "pending"]
+    # The same identities in another dispatch are not marked by this one's mark.
+    ledger.record_rows(_delivery_rows(last, dispatch_key="e"), dispatch_key="e")
+    ledger.mark_emitted("c", "d", last)
+    states = _states(ledger)
+    assert {states["e", i] for i in last} == {"pending"}
+    assert {states["d", i] for i in last} == {"sent"}
+
+
+def test_a_chunk_of_rows_decided_at_different_times_is_stored_as_given(ledger):
+    rows = [
+        *_delivery_rows(["u1"], at="2026-11-27T12:00:00+00:00"),
+        *_delivery_rows(["u2"], at="2026-11-28T08:30:00+00:00"),
+    ]
+    ledger.record_rows(rows, dispatch_key="d", emitted=None)
+    ledger.mark_emitted("c", "d", ["u1", "u2"])
+    stored = {row["identity"]: row for row in ledger.outcomes("c")}
+    assert [stored[i]["decided_at"] for i in ("u1", "u2")] == [rows[0][0], rows[1][0]]
+    assert {row["state"] for row in stored.values()} == {"sent"}
