@@ -175,10 +175,20 @@ def test_comparing_large_equal_data_in_a_loop_is_refused_on_both_paths(condition
         ("{% if ExternalTrigger.n != ExternalTrigger.m %}{% endif %}", 5 + 4 * 2 + 4 * 6),
         ("{% if ExternalTrigger.s == ExternalTrigger.t %}{% endif %}", 5 + 320 // 16),
         ("{% case ExternalTrigger.a %}{% when 1, ExternalTrigger.b %}{% endcase %}", 10 + 400),
+        # A literal side: short text, empty and numbers cost the constant whatever
+        # the other side is; text of 16 characters or more is sized as usual.
+        ("{% if ExternalTrigger.s == 'premium' %}{% endif %}", 5),
+        ("{% if 'abc' != ExternalTrigger.a %}{% endif %}", 5),
+        ("{% if ExternalTrigger.a == empty %}{% endif %}", 5),
+        ("{% if ExternalTrigger.u == 'abcdefghijklmnop' %}{% endif %}", 5 + 1),
+        ("{% if ExternalTrigger.u == 'abcdefghijklmno' %}{% endif %}", 5),
+        ("{% case ExternalTrigger.s %}{% when 'a', 'b', 2 %}{% endcase %}", 15),
+        ("{% case ExternalTrigger.u %}{% when 'a', 'ponmlkjihgfedcba' %}{% endcase %}", 11),
     ],
 )
 def test_comparison_costs_are_documented_and_equal_on_both_paths(condition: str, cost: int) -> None:
     trigger = {
+        "u": "abcdefghijklmnop",
         "a": list(range(100)),
         "b": list(range(100)),
         "c": list(range(99)),
@@ -192,6 +202,30 @@ def test_comparison_costs_are_documented_and_equal_on_both_paths(condition: str,
     for template in _both_paths(condition, limits=Limits(work_budget=cost - 1)):
         with pytest.raises(LimitExceededError, match="work limit reached"):
             template.render({}, trigger)
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "{% if ExternalTrigger.s == 'x' %}y{% endif %}",
+        "{% case ExternalTrigger.s %}{% when 'x' %}y{% endcase %}",
+        "{% if ExternalTrigger.s == 'x' %}y{% endif %}{% if 2 == ExternalTrigger.s %}{% endif %}",
+    ],
+)
+@pytest.mark.parametrize("budget", [999, 1000, 1001, 1499, 1500])
+def test_constant_comparison_charges_reach_the_budget_where_the_interpreter_does(
+    condition: str, budget: int
+) -> None:
+    # Each iteration costs 5 and each comparison 5, charged without a check of
+    # their own on the compiled path: the next check must still stop it exactly.
+    source = "{% for i in (1..100) %}" + condition + "{% endfor %}{{ ExternalTrigger.s | size }}"
+    outcomes = []
+    for template in _both_paths(source, limits=Limits(work_budget=budget)):
+        try:
+            outcomes.append(template.render({}, {"s": "x" * 40}))
+        except LimitExceededError as exc:
+            outcomes.append((exc.message, exc.line, exc.column))
+    assert outcomes[0] == outcomes[1]
 
 
 def test_work_budget_is_configurable() -> None:

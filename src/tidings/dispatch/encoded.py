@@ -22,7 +22,7 @@ from ..models.records import (
     Skip,
     Summary,
     delivery_dict,
-    delivery_key,
+    delivery_keys,
     encode_delivery,
     encode_line,
 )
@@ -102,14 +102,28 @@ class _Encoder:
     (:func:`delivery_dict`, :func:`pending_row`) without making the Delivery.
     """
 
-    __slots__ = ("_at", "_batch", "_floatless", "_plan", "_skips", "_timings", "encoded")
+    __slots__ = (
+        "_at",
+        "_batch",
+        "_channel",
+        "_claims",
+        "_floatless",
+        "_key",
+        "_plan",
+        "_skips",
+        "_timings",
+        "encoded",
+    )
 
     def __init__(self, plan: DispatchPlan, *, skips: bool) -> None:
         self._plan = plan
         self._skips = skips
         self._at = plan.now.isoformat()
+        self._channel = plan.message.channel
+        self._claims = plan.claims
         # Push and email payloads hold text, None and ints only: no float to look for.
-        self._floatless = plan.message.channel != "webhook"
+        self._floatless = self._channel != "webhook"
+        self._key = delivery_keys(plan.source_id, plan.dispatch_key)
         self._timings: Timings = {}
         self._batch = BatchRender(plan.message, plan.namespaces)
         self.encoded = Encoded([], [], [], Summary(), [], [])
@@ -133,26 +147,23 @@ class _Encoder:
         if isinstance(payload, Skip):
             self.skip(payload)
             return
-        encoded = self.encoded
-        identity, source_id, channel = person.identity, plan.source_id, plan.message.channel
-        key = delivery_key(source_id, plan.dispatch_key, identity)
-        send = verdict.send
-        if plan.claims:
+        encoded, identity, channel, send = (
+            self.encoded,
+            person.identity,
+            self._channel,
+            verdict.send,
+        )
+        key = self._key(identity)
+        if self._claims:
             encoded.positions.append(len(encoded.rows))
             encoded.wanted.append(Wanted(identity, key, send.day, send.week))
         else:
             encoded.summary.add_outcome("sent", None)  # as Summary.add counts a Delivery
         encoded.identities.append(identity)
+        source_id, text = plan.source_id, send.text
         encoded.rows.append(
             pending_row(
-                self._at,
-                source_id,
-                identity,
-                plan.dispatch_key,
-                channel,
-                send.text,
-                key,
-                plan.version,
+                self._at, source_id, identity, plan.dispatch_key, channel, text, key, plan.version
             )
         )
         data = delivery_dict(
@@ -161,7 +172,7 @@ class _Encoder:
             identity,
             channel,
             payload,
-            send.text,
+            text,
             key,
             recipients(channel, verdict.address, payload),
         )

@@ -22,6 +22,7 @@ __all__ = [
     "Summary",
     "delivery_dict",
     "delivery_key",
+    "delivery_keys",
     "encode_delivery",
 ]
 
@@ -69,8 +70,24 @@ def is_error(reason: str) -> bool:
 
 def delivery_key(source_id: str, dispatch_key: str, identity: str) -> str:
     """A stable idempotency key for one user's message of one dispatch."""
-    raw = f"{source_id}\x00{dispatch_key}\x00{identity}".encode()
-    return hashlib.sha256(raw).hexdigest()[:32]
+    return delivery_keys(source_id, dispatch_key)(identity)
+
+
+def delivery_keys(source_id: str, dispatch_key: str) -> Callable[[str], str]:
+    """:func:`delivery_key` of one dispatch, as a function of the identity (for many users).
+
+    The key is the SHA-256 of ``source_id``, ``dispatch_key`` and the identity,
+    NUL-separated (hex, first 32 digits); the hash of the shared prefix is made
+    once and copied per user, which costs half as much as hashing from scratch.
+    """
+    prefix = hashlib.sha256(f"{source_id}\x00{dispatch_key}\x00".encode())
+
+    def key(identity: str) -> str:
+        digest = prefix.copy()
+        digest.update(identity.encode())
+        return digest.hexdigest()[:32]
+
+    return key
 
 
 @dataclass(frozen=True, slots=True)

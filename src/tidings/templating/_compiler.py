@@ -122,6 +122,7 @@ from ._expressions import (
     LimitedRangeLiteral,
 )
 from ._limits import (
+    CHARACTERS_PER_UNIT,
     COMPARE_COST,
     CONSTANT_TIME_FILTERS,
     CONTAINS_COST,
@@ -278,6 +279,19 @@ def _is_literal(expr: Expression) -> bool:
     return isinstance(
         expr, StringLiteral | IntegerLiteral | FloatLiteral | TrueLiteral | FalseLiteral | Nil
     )
+
+
+def _cheap_operand(expr: Expression) -> bool:
+    """Whether a comparison with ``expr`` on one side costs :data:`COMPARE_COST` whatever the other.
+
+    True for a literal scalar (``compare_cost`` charges the constant when a side is
+    a number, a boolean or nil), ``empty`` and ``blank`` (no size), and a string
+    literal shorter than :data:`CHARACTERS_PER_UNIT` (size 0: either the other
+    side's size is 0 too, or the sizes differ; both cost the constant).
+    """
+    if isinstance(expr, StringLiteral):
+        return len(expr.value) < CHARACTERS_PER_UNIT
+    return _is_literal(expr) or isinstance(expr, Empty | Blank)
 
 
 class _Loop:
@@ -670,8 +684,17 @@ class _Generator:
         self.emit(f"{var} = {value}")
         return var
 
-    def charge_comparison(self, left: str, right: str, token: object) -> None:
-        """Emit the work charge of one comparison, as the interpreter charges it."""
+    def charge_comparison(
+        self, left: str, right: str, token: object, *, constant: bool = False
+    ) -> None:
+        """Emit the work charge of one comparison, as the interpreter charges it.
+
+        ``constant``: a side is a literal that makes :func:`compare_cost` the
+        constant whatever the other side holds (see :func:`_cheap_operand`).
+        """
+        if constant:
+            self.charge(str(COMPARE_COST), token)
+            return
         # Inlined fast path of compare_cost: a scalar on either side costs the constant.
         self.charge(
             f"({COMPARE_COST} if {left}.__class__ in _UNSIZED or {right}.__class__ in _UNSIZED "
@@ -685,7 +708,8 @@ class _Generator:
             raise Unsupported("comparison without its work charge")
         left = self.operand(expr.left)  # type: ignore[attr-defined]
         right = self.operand(expr.right)  # type: ignore[attr-defined]
-        self.charge_comparison(left, right, expr.token)
+        constant = _cheap_operand(expr.left) or _cheap_operand(expr.right)  # type: ignore[attr-defined]
+        self.charge_comparison(left, right, expr.token, constant=constant)
         if isinstance(expr, EqExpression | NeExpression):
             # Two plain strings compare as Python strings in _eq (no undefined, no
             # __liquid__, no bool, no empty/blank): test them inline.
@@ -850,7 +874,9 @@ class _Generator:
                 tests = []
                 for expression in when.expressions:
                     right = self.operand(expression)
-                    self.charge_comparison(subject, right, when.token)
+                    self.charge_comparison(
+                        subject, right, when.token, constant=_cheap_operand(expression)
+                    )
                     test = self.temp("_b")
                     self.emit(f"{test} = _eq({subject}, {right})")
                     tests.append(test)
