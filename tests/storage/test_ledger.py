@@ -238,3 +238,25 @@ def test_a_chunk_of_rows_decided_at_different_times_is_stored_as_given(ledger):
     stored = {row["identity"]: row for row in ledger.outcomes("c")}
     assert [stored[i]["decided_at"] for i in ("u1", "u2")] == [rows[0][0], rows[1][0]]
     assert {row["state"] for row in stored.values()} == {"sent"}
+
+
+@pytest.mark.parametrize("count", [1, 7, 512, 777, 1000, 1300])
+def test_every_row_of_a_chunk_is_stored_once_whatever_its_size(ledger, count):
+    identities = [f"u{i:05d}" for i in range(count)]
+    rows = _delivery_rows(identities)
+    ledger.record_rows(rows, dispatch_key="d")
+    ledger.record_rows([], dispatch_key="d", emitted=("c", identities))
+    stored = ledger.outcomes("c")
+    assert [row["identity"] for row in stored] == identities
+    assert [row["idempotency_key"] for row in stored] == [f"key-{i}" for i in identities]
+    assert {row["state"] for row in stored} == {"sent"}
+
+
+@given(st.integers(0, 5000), st.sampled_from([1, 2, 64, 128, 512]))
+def test_sqlite_row_groups_add_up_to_the_chunk(count, largest):
+    from tidings.storage.sqlite_ledger import _groups
+
+    sizes = _groups(count, largest)
+    assert sum(sizes) == count
+    assert all(size <= largest and size & (size - 1) == 0 for size in sizes)
+    assert sizes == sorted(sizes, reverse=True)

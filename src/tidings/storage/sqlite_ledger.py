@@ -7,10 +7,12 @@ is involved across processes).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
 from collections.abc import Sequence
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -76,29 +78,60 @@ _RECORD = (
 """Stores one outcome row, unless that decision was already emitted (the crash rule)."""
 
 # A chunk of a dispatch shares its decision time, source, dispatch key and version:
-# those go in as parameters, and the columns that vary as one JSON array of rows,
-# so the chunk is one statement. SQLite then does the whole chunk in C without
-# handing the GIL back and forth per row (``executemany`` releases and takes it
-# again for every row, which stalls when other threads of the process are busy)
-# and reads six values per row instead of ten.
+# those are bound once per statement, and the six columns that vary are bound per
+# row into one multi-row INSERT. A chunk is then a few statements (row groups of
+# power-of-two sizes, so a handful of prepared statements serve every chunk size),
+# and SQLite does each in C without handing the GIL back and forth per row
+# (``executemany`` releases and takes it again for every row, which stalls when
+# other threads of the process are busy).
 _SHARED = (0, 1, 3, 9)
 _VARYING = (2, 4, 5, 6, 7, 8)
 _shared_of = itemgetter(*_SHARED)
 _varying_of = itemgetter(*_VARYING)
 _identity_of = itemgetter(2)
-_RECORD_CHUNK = (
-    f"INSERT INTO outcomes ({', '.join(OUTCOME_COLUMNS)}) SELECT "  # noqa: S608 - fixed column names
-    + ", ".join(
-        f"?{_SHARED.index(i) + 1}" if i in _SHARED else f"value ->> {_VARYING.index(i)}"
-        for i in range(len(OUTCOME_COLUMNS))
-    )
-    + f" FROM json_each(?{len(_SHARED) + 1}) WHERE true "
-    "ON CONFLICT (source_id, dispatch_key, identity) "
-    "DO UPDATE SET "
+_LARGEST_GROUP = 512
+_UPSERT = (
+    " ON CONFLICT (source_id, dispatch_key, identity) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in OUTCOME_COLUMNS if c not in _DECISION_KEY)
     + " WHERE emitted = 0"
 )
-"""Stores a chunk of outcome rows sharing :data:`_SHARED` (the crash rule of :data:`_RECORD`)."""
+
+
+@functools.cache
+def _record_group(size: int) -> str:
+    """The INSERT of ``size`` rows sharing :data:`_SHARED` (the crash rule of :data:`_RECORD`).
+
+    Parameters ``?1``-``?4`` are the shared values; row ``r`` binds its six
+    :data:`_VARYING` values as ``?(5 + 6r)`` onwards.
+    """
+
+    def row(r: int) -> str:
+        first = len(_SHARED) + 1 + len(_VARYING) * r
+        slots = (
+            f"?{_SHARED.index(i) + 1}" if i in _SHARED else f"?{first + _VARYING.index(i)}"
+            for i in range(len(OUTCOME_COLUMNS))
+        )
+        return f"({', '.join(slots)})"
+
+    return (
+        f"INSERT INTO outcomes ({', '.join(OUTCOME_COLUMNS)}) VALUES "  # noqa: S608 - fixed text
+        + ", ".join(row(r) for r in range(size))
+        + _UPSERT
+    )
+
+
+def _groups(count: int, largest: int) -> list[int]:
+    """``count`` as powers of two, none over ``largest`` (a power of two), largest first."""
+    sizes = [largest] * (count // largest)
+    rest = count % largest
+    size = largest
+    while rest:
+        size //= 2
+        if rest >= size:
+            sizes.append(size)
+            rest -= size
+    return sizes
+
 
 _EMITTED = (
     "UPDATE outcomes SET emitted = 1, state = CASE state WHEN 'pending' THEN 'sent' ELSE state END "
@@ -141,6 +174,11 @@ class SQLiteLedger(RecordsAsRows, OutboxForwarding):
             raise
         self._outbox = SQLiteOutbox(self._conn, self._lock)
         self._fresh: _Fresh | None = None
+        # The most parameters one statement may bind (999 before SQLite 3.32).
+        limit = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._largest_group = _LARGEST_GROUP
+        while len(_SHARED) + len(_VARYING) * self._largest_group > limit:
+            self._largest_group //= 2
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -290,15 +328,15 @@ class SQLiteLedger(RecordsAsRows, OutboxForwarding):
         if len(shared) != 1:
             conn.executemany(_RECORD, rows)
             return
-        try:
-            text = orjson.dumps(list(map(_varying_of, rows)))
-        except TypeError:  # text orjson cannot encode (a lone surrogate): row by row
-            conn.executemany(_RECORD, rows)
-            return
         found = conn.execute(_LAST_SEQ).fetchone()
         before = found[0] if found else 0
-        conn.execute(_RECORD_CHUNK, (*shared.pop(), text))
-        # Rows past ``before`` are the ones this statement added (a replaced row
+        values = list(chain.from_iterable(map(_varying_of, rows)))
+        head, width, start = shared.pop(), len(_VARYING), 0
+        for size in _groups(len(rows), self._largest_group):
+            end = start + size * width
+            conn.execute(_record_group(size), (*head, *values[start:end]))
+            start = end
+        # Rows past ``before`` are the ones these statements added (a replaced row
         # keeps its seq, though it may use up a number): when there are as many
         # as ``rows``, every row is new, and a later mark can find them by range.
         first, last, added = conn.execute(_NEW_ROWS, (before,)).fetchone()
