@@ -184,11 +184,18 @@ def test_comparing_large_equal_data_in_a_loop_is_refused_on_both_paths(condition
         ("{% if ExternalTrigger.u == 'abcdefghijklmno' %}{% endif %}", 5),
         ("{% case ExternalTrigger.s %}{% when 'a', 'b', 2 %}{% endcase %}", 15),
         ("{% case ExternalTrigger.u %}{% when 'a', 'ponmlkjihgfedcba' %}{% endcase %}", 11),
+        # Two values of text: short ones cost the constant, one unit per 16 characters else.
+        ("{% if ExternalTrigger.v == ExternalTrigger.w %}{% endif %}", 5),
+        ("{% if ExternalTrigger.v == ExternalTrigger.s %}{% endif %}", 5),
+        ("{% if ExternalTrigger.u == ExternalTrigger.u2 %}{% endif %}", 5 + 1),
     ],
 )
 def test_comparison_costs_are_documented_and_equal_on_both_paths(condition: str, cost: int) -> None:
     trigger = {
         "u": "abcdefghijklmnop",
+        "u2": "ponmlkjihgfedcba",
+        "v": "abcdefghijklmno",
+        "w": "onmlkjihgfedcba",
         "a": list(range(100)),
         "b": list(range(100)),
         "c": list(range(99)),

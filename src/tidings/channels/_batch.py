@@ -75,9 +75,13 @@ class BatchRender:
                     trigger is not None and type(trigger) is not dict
                 ):
                     compiled.check_trigger(trigger, message.channel)
-                data: dict[str, Any] = {"Profile": profile or {}, "ExternalTrigger": trigger or {}}
-                data.update(self.namespaces)
-                texts = dict(self._constant)
+                # The fixed namespaces never hold these two names (else no fast path).
+                data: dict[str, Any] = {
+                    "Profile": profile or {},
+                    "ExternalTrigger": trigger or {},
+                    **self.namespaces,
+                }
+                texts = self._constant.copy()
                 for key, render in self._per_user:
                     texts[key] = render(data)
                 return message.payload_dict(texts)

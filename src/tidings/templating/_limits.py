@@ -160,7 +160,13 @@ def compare_cost(left: object, right: object) -> int:
     loop comparing two large, equal data structures runs out of budget instead of
     taking minutes. A scalar on either side costs only the 5.
     """
-    if type(left) in UNSIZED_CLASSES or type(right) in UNSIZED_CLASSES:
+    left_cls, right_cls = type(left), type(right)
+    if left_cls in UNSIZED_CLASSES or right_cls in UNSIZED_CLASSES:
+        return COMPARE_COST
+    # Text shorter than a unit has size 0: the sizes are then both 0 or differ.
+    if (left_cls is str and len(cast("str", left)) < CHARACTERS_PER_UNIT) or (
+        right_cls is str and len(cast("str", right)) < CHARACTERS_PER_UNIT
+    ):
         return COMPARE_COST
     size = size_of(left)
     if not size or size != size_of(right):
