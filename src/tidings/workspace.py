@@ -58,7 +58,9 @@ class Workspace:
             same file; otherwise in memory).
         clock: Returns the current time (timezone-aware); inject a fixed one in tests.
         workers: Processes that render a large dispatch (more than one chunk of
-            1,000 candidates); 1 renders in this process. The records are the
+            candidates: 1,000, or 2,000 for a bulletin to a
+            :class:`~tidings.JsonLinesSink`);
+            1 renders in this process. The records are the
             same for any number (see :func:`tidings.dispatch.run_dispatch`).
         sender: Sends deliveries during dispatch (:mod:`tidings.senders`): each
             dispatch queues its deliveries of the sender's channels in the ledger's

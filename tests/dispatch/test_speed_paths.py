@@ -172,7 +172,8 @@ def _delivery(identity, key=None):
     )
 
 
-def test_sqlite_ledger_takes_two_transactions_per_chunk(tmp_path, small_chunks):
+def test_sqlite_ledger_takes_two_transactions_per_chunk(tmp_path, small_chunks, monkeypatch):
+    monkeypatch.setattr(run_module, "ENCODED_CHUNKS", 1)  # more, smaller chunks to count
     ws = _make("sqlite", tmp_path)
     statements = []
     ws.ledger._conn.set_trace_callback(statements.append)
@@ -180,7 +181,7 @@ def test_sqlite_ledger_takes_two_transactions_per_chunk(tmp_path, small_chunks):
     with tidings.JsonLinesSink(out) as sink:
         result = ws.raise_business_event(RAISE, sink=sink)
     ws.ledger._conn.set_trace_callback(None)
-    chunks = -(-result.summary.candidates // SMALL_CHUNK)
+    chunks = -(-result.summary.candidates // (SMALL_CHUNK * run_module.ENCODED_CHUNKS))
     begins = sum(1 for s in statements if s.startswith("BEGIN IMMEDIATE"))
     updates = sum(1 for s in statements if s.startswith("UPDATE outcomes SET emitted"))
     assert chunks > 4

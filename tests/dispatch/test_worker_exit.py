@@ -49,9 +49,9 @@ def _alive(pid: int) -> bool:
 
 def test_workers_exit_when_the_dispatching_process_is_killed(tmp_path):
     db = tmp_path / "ws.db"
-    # 3,000 users: more than one chunk of candidates, so the dispatch starts its pool.
+    # 6,000 users: more than one chunk of candidates (2,000), so the dispatch starts its pool.
     subprocess.run(
-        [sys.executable, str(CRASH_WORKER), "setup", str(db), "3000"], check=True, timeout=120
+        [sys.executable, str(CRASH_WORKER), "setup", str(db), "6000"], check=True, timeout=120
     )
     body = tmp_path / "raise.json"
     body.write_text(json.dumps(RAISE))
@@ -69,11 +69,11 @@ def test_workers_exit_when_the_dispatching_process_is_killed(tmp_path):
     # A slow sink keeps the dispatch running while the workers are up.
     script = (
         "import sys, time, tidings.sinks as s\n"
-        "write = s.JsonLinesSink.write_encoded\n"
-        "def slow(self, record, line):\n"
-        "    time.sleep(0.01)\n"
-        "    write(self, record, line)\n"
-        "s.JsonLinesSink.write_encoded = slow\n"
+        "write = s.JsonLinesSink.write_lines\n"
+        "def slow(self, lines, rows):\n"
+        "    time.sleep(0.01 * len(lines))\n"
+        "    write(self, lines, rows)\n"
+        "s.JsonLinesSink.write_lines = slow\n"
         "from tidings.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )

@@ -200,6 +200,22 @@ def run_dispatch(
     )
 
 
+ENCODED_CHUNKS = 2
+"""A chunk of a bulletin's store rows on the encoded path is this many times ``CHUNK_SIZE``.
+
+Its lines and rows are plain text and tuples, so 2,000 of them still keep memory
+flat, and every chunk costs the same fixed work whatever its size (a task and its
+answer through the worker pool, a ledger transaction, a sink write): fewer
+chunks, less of it (about 1 µs a delivery in the ledger alone, measured). A
+campaign's recipients keep chunks of ``CHUNK_SIZE``: their cap claims are taken a
+chunk at a time in request order, as a Dask run takes them.
+"""
+
+
+def _encoded_size(chunk_size: int | None) -> int:
+    return CHUNK_SIZE * ENCODED_CHUNKS if chunk_size is None else chunk_size
+
+
 class _Rows(NamedTuple):
     """A chunk of store rows for the encoded path, and who in it the cap pass left out."""
 
@@ -242,7 +258,7 @@ def run_encoded(
     return run_chunks(
         committer,
         rows,
-        size=CHUNK_SIZE if chunk_size is None else chunk_size,
+        size=_encoded_size(chunk_size),
         workers=workers,
         prepare=todo,
         here=lambda work: decide_rows(plan, work.rows, work.capped, skips=skips),
