@@ -15,7 +15,9 @@ Compare two checkouts side by side in one run (the same workspace, alternating):
 
     .venv/bin/python benchmarks/per_user.py --users 20000 --src /tmp/base/src src
 
-``--profile`` prints the cProfile of one pass (the costliest functions).
+``--profile`` prints the cProfile of one pass (the costliest functions);
+``--record`` times the record path's ``decide`` on the same rows instead (the
+path of sinks that take records one by one), its lines hashed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -74,10 +77,28 @@ def _digest(results: list[Any]) -> str:
     return digest.hexdigest()[:16]
 
 
-def measure(directory: Path, users: int, repeat: int, *, profile: bool) -> dict[str, object]:
-    """Best CPU µs per delivery of ``decide_rows`` over ``repeat`` passes, and the output hash."""
+def _record_path(plan: Any, rows: Any, capped: Any, *, skips: bool) -> Any:
+    """The record path's per-user work on the same rows: ``decide`` (encoding the lines)."""
+    from tidings.dispatch.eligibility import Entry, Person
+    from tidings.dispatch.render import Ready, decide
+
+    entries = [Entry(Person.from_row(row), None, row[0] in capped) for row in rows]
+    verdicts = decide(plan, entries, encode=True)
+    lines = [v.line if isinstance(v, Ready) else None for v in verdicts]
+    return SimpleNamespace(identities=[], rows=[], lines=lines)
+
+
+def measure(
+    directory: Path, users: int, repeat: int, *, profile: bool, record: bool = False
+) -> dict[str, object]:
+    """Best CPU µs per delivery of ``decide_rows`` over ``repeat`` passes, and the output hash.
+
+    ``record``: time the record path's ``decide`` instead (its lines hashed).
+    """
     from tidings.dispatch.encoded import decide_rows
 
+    if record:
+        decide_rows = _record_path  # the same calls on the other path
     _, calls = _captured(directory, users)
     deliveries = sum(len(rows) for _, rows, _, _ in calls)
     best = float("inf")
@@ -96,6 +117,7 @@ def measure(directory: Path, users: int, repeat: int, *, profile: bool) -> dict[
         profiler.disable()
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     return {
+        "path": "record" if record else "encoded",
         "users": users,
         "deliveries": deliveries,
         "us_per_delivery": round(best / deliveries * 1e6, 2),
@@ -110,13 +132,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=Path("out/bench"))
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--record", action="store_true", help="time the record path's decide")
     parser.add_argument("--rounds", type=int, default=1, help="alternations of the --src list")
     parser.add_argument("--src", nargs="*", help="checkouts' src dirs to compare, in children")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     if not args.src:
-        print(json.dumps(measure(args.dir, args.users, args.repeat, profile=args.profile)))
+        print(
+            json.dumps(
+                measure(args.dir, args.users, args.repeat, profile=args.profile, record=args.record)
+            )
+        )
         return
     for _ in range(args.rounds):
         for src in args.src:
@@ -130,6 +157,7 @@ def main() -> None:
                     str(args.repeat),
                     "--dir",
                     str(args.dir),
+                    *(["--record"] if args.record else []),
                 ],
                 env={"PYTHONPATH": str(Path(src).resolve()), "PATH": "/usr/bin:/bin"},
                 check=True,

@@ -7,6 +7,7 @@ stops the batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ..channels._batch import BatchRender
@@ -17,7 +18,7 @@ from ..errors import (
     TemplateError,
     TidingsError,
 )
-from ..models.records import Delivery, Skip, SkipReason, delivery_key, encode_line
+from ..models.records import Delivery, Skip, SkipReason, delivery_keys, encode_line
 from .eligibility import Eligible, Entry, Timings, check
 from .plan import DispatchPlan
 
@@ -80,12 +81,18 @@ def recipients(channel: str, address: tuple[str, ...], payload: dict[str, Any]) 
 
 
 def render(
-    plan: DispatchPlan, user: Eligible, *, encode: bool, batch: BatchRender | None = None
+    plan: DispatchPlan,
+    user: Eligible,
+    *,
+    encode: bool,
+    batch: BatchRender | None = None,
+    key: Callable[[str], str] | None = None,
 ) -> Skip | Ready:
     """Render ``user``'s message; ``encode`` also encodes the delivery's JSON line.
 
     ``batch`` is the plan's message ready for many users (:func:`decide` makes one
-    per chunk); without it the message renders on its own.
+    per chunk); without it the message renders on its own. ``key`` is the plan's
+    :func:`~tidings.models.records.delivery_keys` (made here when not given).
     """
     payload = render_payload(plan, user, batch)
     if isinstance(payload, Skip):
@@ -99,7 +106,7 @@ def render(
         channel=channel,
         payload=payload,
         send_at=send.at,
-        idempotency_key=delivery_key(source_id, plan.dispatch_key, identity),
+        idempotency_key=(key or delivery_keys(source_id, plan.dispatch_key))(identity),
         to=recipients(channel, user.address, payload),
     )
     day, week = (send.day, send.week) if plan.claims else ("", "")
@@ -110,11 +117,12 @@ def decide(plan: DispatchPlan, entries: list[Entry], *, encode: bool) -> list[Sk
     """Check and render each entry: the per-user work, with no store and no ledger."""
     timings: Timings = {}
     batch = BatchRender(plan.message, plan.namespaces)
+    key = delivery_keys(plan.source_id, plan.dispatch_key)
     verdicts: list[Skip | Ready] = []
     for entry in entries:
         verdict = check(plan, entry, timings)
         verdicts.append(
-            render(plan, verdict, encode=encode, batch=batch)
+            render(plan, verdict, encode=encode, batch=batch, key=key)
             if isinstance(verdict, Eligible)
             else verdict
         )
