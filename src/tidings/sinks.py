@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import IO
 
@@ -15,6 +16,9 @@ from .models.records import Record, Skip, encode_line
 from .storage.ledger import OutcomeRow
 
 __all__ = ["JsonLinesSink"]
+
+_state_of = itemgetter(4)
+"""The state of an outcome row (``pending`` or ``skipped``)."""
 
 
 class JsonLinesSink:
@@ -115,7 +119,13 @@ class JsonLinesSink:
         same rules apply as for a call, per line: skips only with
         ``include_skips``, nothing the crashed run this one resumes wrote already.
         """
-        if self._already or self._already_skipped or not self.include_skips:
+        if (
+            self._already
+            or self._already_skipped
+            # (A dispatch leaves out the lines of skips a sink does not want: most
+            # chunks hold none, found here without a Python loop.)
+            or (not self.include_skips and "skipped" in map(_state_of, rows))
+        ):
             kept: list[str] = []
             for line, row in zip(lines, rows, strict=True):
                 if row[4] == "skipped":

@@ -346,6 +346,22 @@ def test_pre_encoded_lines_respect_resume(tmp_path):
     assert out.read_text(encoding="utf-8") == encode_line(delivery) + "\n"
 
 
+@pytest.mark.parametrize("include_skips", [True, False])
+def test_a_chunk_of_lines_keeps_skips_only_for_a_sink_that_wants_them(tmp_path, include_skips):
+    from tidings.storage.ledger import outcome_row
+
+    records = [_delivery("u1"), Skip("c1", "u2", "control_group"), _delivery("u3")]
+    at = NOW.isoformat()
+    rows = [outcome_row(record, "d", at) for record in records]
+    lines = [encode_line(record) for record in records]
+    out = tmp_path / "out.jsonl"
+    with tidings.JsonLinesSink(out, include_skips=include_skips) as sink:
+        sink.write_lines(lines, rows)
+        sink.write_lines(lines[:1], rows[:1])  # a chunk without skips
+    wanted = [*lines, lines[0]] if include_skips else [lines[0], lines[2], lines[0]]
+    assert out.read_text(encoding="utf-8").splitlines() == wanted
+
+
 def test_verdicts_packed_by_a_worker_unpack_to_equal_records(tmp_path):
     """Workers send plain tuples back; the dispatching process rebuilds the same records."""
     _, bulletin = _query()
