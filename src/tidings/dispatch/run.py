@@ -23,12 +23,14 @@ import logging
 import multiprocessing
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.context import BaseContext
 from typing import Any, NamedTuple
 
 from .._batching import CHUNK_SIZE
 from ..models.records import Record, Sink, Skip, Summary
 from ..storage.base import Store
 from ..storage.ledger import Ledger
+from . import workers as workers_module
 from ._pipeline import run_chunks
 from .audience import audience_profiles, bulletin_candidates, bulletin_rows, recipient_candidates
 from .caps import Wanted, admitted_under_cap, claim, reopen_held
@@ -86,13 +88,28 @@ def _settle(
     return [records[i] for i in chunk.order if i in records], lines
 
 
+def _worker_context() -> BaseContext:
+    """How worker processes start: forked from a server that imported tidings once.
+
+    Forking this process is not safe (it holds SQLite connections and threads).
+    A fork server is a clean process that imports the workers' modules once
+    (about a second of CPU) and then forks a worker per request, so a dispatch's
+    workers, and those of every later dispatch of this process, start without
+    importing anything. Where there is no fork server, each worker is a fresh
+    interpreter (``spawn``). Templates compile again from the message
+    definition when the plan is unpickled (ChannelMessage.__setstate__).
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([workers_module.__name__])
+    return context
+
+
 def _worker_pool(plan: DispatchPlan, encode: bool, workers: int) -> ProcessPoolExecutor:
-    # spawn: a fresh interpreter per worker; forking a process that holds SQLite
-    # connections (and maybe threads) is not safe. Templates compile again from
-    # the message definition when it is unpickled (ChannelMessage.__setstate__).
     return ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=_worker_context(),
         initializer=init_worker,
         initargs=(plan, encode),
     )

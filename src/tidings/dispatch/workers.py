@@ -1,6 +1,7 @@
 """Worker processes of a dispatch: their start, their exit, and the work they take.
 
-A worker is a fresh interpreter (``spawn``) holding the dispatch's plan. It takes a
+A worker is forked from a fork server that imported this module once (a fresh
+``spawn`` interpreter where there is no fork server), holding the dispatch's plan. It takes a
 chunk at a time: entries to check and render (the record path, verdicts sent back
 as plain tuples), or store rows to decide and encode (the encoded path,
 :mod:`~tidings.dispatch.encoded`). Nothing it sends back needs Python code to
