@@ -42,6 +42,8 @@ from .models.definitions import CustomControlGroup as CustomControlGroup
 from .models.definitions import Goal as Goal
 from .models.definitions import Schedule as Schedule
 from .models.definitions import WorkspaceSettings as WorkspaceSettings
+from .models.dispatch_result import Dispatch as Dispatch
+from .models.dispatch_result import RecordList as RecordList
 from .models.filters import EventFilter as EventFilter
 from .models.filters import MatchCondition as MatchCondition
 from .models.filters import MatchRule as MatchRule
@@ -52,8 +54,6 @@ from .models.preferences import DeliveryPreferences as DeliveryPreferences
 from .models.preferences import DoNotDisturb as DoNotDisturb
 from .models.preferences import FrequencyCap as FrequencyCap
 from .models.records import Delivery as Delivery
-from .models.records import Dispatch as Dispatch
-from .models.records import RecordList as RecordList
 from .models.records import Skip as Skip
 from .models.records import Summary as Summary
 from .models.users import UserEvent as UserEvent

@@ -25,7 +25,8 @@ from .campaigns import Bulletin, ExternalTriggerCampaign
 from .dispatch import DispatchPlan, Kept, Recipient, dispatch_bulletin, dispatch_recipients
 from .errors import ArgumentError, TidingsError
 from .lifecycle import refusal_of, why_passed_over
-from .models.records import Dispatch, Sink, Summary
+from .models.dispatch_result import Dispatch
+from .models.records import Sink, Summary
 from .models.users import UserEvent, UserProfile
 from .storage.base import Store
 from .storage.ledger import Ledger

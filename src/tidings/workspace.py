@@ -28,7 +28,8 @@ from .models.definitions import (
     CustomControlGroup,
     WorkspaceSettings,
 )
-from .models.records import Dispatch, Sink
+from .models.dispatch_result import Dispatch
+from .models.records import Sink
 from .models.users import UserEvent, UserProfile, events_from, profiles_from
 from .storage.base import Store
 from .storage.ledger import Ledger, MemoryLedger

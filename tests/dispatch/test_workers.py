@@ -20,6 +20,7 @@ from tidings.channels.push import PushPayload
 from tidings.channels.webhook import WebhookPayload
 from tidings.dispatch import DispatchPlan, run_dispatch
 from tidings.dispatch.eligibility import Person
+from tidings.dispatch.workers import worker_pool
 from tidings.errors import PayloadTooLargeError
 from tidings.models.users import UserProfile
 from tidings.storage._sqlite_rows import profile_from_row
@@ -254,12 +255,7 @@ class _CountingPool:
     """A real worker pool, started and warmed up front, counting the chunks it decides."""
 
     def __init__(self, plan, encode, workers):
-        self.pool = run_module.ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=run_module.multiprocessing.get_context("spawn"),
-            initializer=run_module._init_worker,
-            initargs=(plan, encode),
-        )
+        self.pool = worker_pool(plan, encode, workers)
         for future in [self.pool.submit(run_module._worker_ready) for _ in range(workers)]:
             assert future.result()
         self.chunks = 0

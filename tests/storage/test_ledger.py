@@ -254,7 +254,7 @@ def test_every_row_of_a_chunk_is_stored_once_whatever_its_size(ledger, count):
 
 @given(st.integers(0, 5000), st.sampled_from([1, 2, 64, 128, 512]))
 def test_sqlite_row_groups_add_up_to_the_chunk(count, largest):
-    from tidings.storage.sqlite_ledger import _groups
+    from tidings.storage._sqlite_outcomes import _groups
 
     sizes = _groups(count, largest)
     assert sum(sizes) == count

@@ -20,17 +20,13 @@ rows and JSON lines come back, so this process only claims, records and writes
 from __future__ import annotations
 
 import logging
-import multiprocessing
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing.context import BaseContext
 from typing import Any, NamedTuple
 
 from .._batching import CHUNK_SIZE
 from ..models.records import Record, Sink, Skip, Summary
 from ..storage.base import Store
 from ..storage.ledger import Ledger
-from . import workers as workers_module
 from ._pipeline import run_chunks
 from .audience import audience_profiles, bulletin_candidates, bulletin_rows, recipient_candidates
 from .caps import Wanted, admitted_under_cap, claim, reopen_held
@@ -45,6 +41,7 @@ from .workers import (
     decide_rows_in_worker,
     init_worker,
     unpack,
+    worker_pool,
     worker_ready,
 )
 
@@ -55,6 +52,7 @@ logger = logging.getLogger(__name__)
 # The names tests reach through this module (the workers' entry points).
 _init_worker = init_worker
 _worker_ready = worker_ready
+_worker_pool = worker_pool
 _decide_in_worker = decide_in_worker
 _decide_rows_in_worker = decide_rows_in_worker
 _decide_chunk_in_worker = decide_chunk_in_worker
@@ -86,33 +84,6 @@ def _settle(
     wanted = [Wanted(r.delivery.identity, r.delivery.idempotency_key, r.day, r.week) for r in ready]
     records.update(claim(plan, ledger, wanted, ranked=ranked))
     return [records[i] for i in chunk.order if i in records], lines
-
-
-def _worker_context() -> BaseContext:
-    """How worker processes start: forked from a server that imported tidings once.
-
-    Forking this process is not safe (it holds SQLite connections and threads).
-    A fork server is a clean process that imports the workers' modules once
-    (about a second of CPU) and then forks a worker per request, so a dispatch's
-    workers, and those of every later dispatch of this process, start without
-    importing anything. Where there is no fork server, each worker is a fresh
-    interpreter (``spawn``). Templates compile again from the message
-    definition when the plan is unpickled (ChannelMessage.__setstate__).
-    """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([workers_module.__name__])
-    return context
-
-
-def _worker_pool(plan: DispatchPlan, encode: bool, workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=_worker_context(),
-        initializer=init_worker,
-        initargs=(plan, encode),
-    )
 
 
 # -- the loop -----------------------------------------------------------------------------

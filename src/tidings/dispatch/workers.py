@@ -17,6 +17,8 @@ import multiprocessing.connection
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.context import BaseContext
 from typing import Any
 
 from ..models.records import Delivery, Record, Skip
@@ -32,6 +34,7 @@ __all__ = [
     "init_worker",
     "pack",
     "unpack",
+    "worker_pool",
     "worker_ready",
 ]
 
@@ -52,6 +55,34 @@ def init_worker(plan: DispatchPlan, encode: bool) -> None:
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _worker_context() -> BaseContext:
+    """How worker processes start: forked from a server that imported tidings once.
+
+    Forking this process is not safe (it holds SQLite connections and threads).
+    A fork server is a clean process that imports the workers' modules once
+    (about a second of CPU) and then forks a worker per request, so a dispatch's
+    workers, and those of every later dispatch of this process, start without
+    importing anything. Where there is no fork server, each worker is a fresh
+    interpreter (``spawn``). Templates compile again from the message
+    definition when the plan is unpickled (ChannelMessage.__setstate__).
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def worker_pool(plan: DispatchPlan, encode: bool, workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes holding ``plan`` (``encode``: they encode JSON lines)."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=_worker_context(),
+        initializer=init_worker,
+        initargs=(plan, encode),
+    )
 
 
 def _exit_with(parent_sentinel: int) -> None:

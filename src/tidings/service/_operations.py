@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
 from ..errors import TidingsError
-from ..models.records import Dispatch
+from ..models.dispatch_result import Dispatch
 from ..sinks import JsonLinesSink
 from ..stats import activity_log, compute_stats
 from ..stats.activity import parse_time
