@@ -215,10 +215,9 @@ def encode_line(record: Record) -> str:
     separators=(",", ":"))``, byte for byte). Only a delivery's payload may hold
     a float (every other field is text), so only the payload is searched for one.
     """
-    data = record.to_dict()
-    if isinstance(record, Delivery) and has_float(record.payload):
-        return dumps(data)
-    return dumps_floatless(data)
+    if isinstance(record, Delivery):
+        return encode_delivery(record.to_dict())
+    return dumps_floatless(record.to_dict())
 
 
 def encode_delivery(data: dict[str, Any], *, floatless: bool = False) -> str:

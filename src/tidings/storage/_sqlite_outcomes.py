@@ -23,15 +23,17 @@ from .outcomes import OUTCOME_COLUMNS, OutcomeRow
 __all__ = ["Fresh", "insert_outcomes", "largest_group", "mark_outcomes"]
 
 _DECISION_KEY = ("source_id", "dispatch_key", "identity")
-_RECORD = (
-    f"INSERT INTO outcomes ({', '.join(OUTCOME_COLUMNS)}) "  # noqa: S608 - fixed column names
-    f"VALUES ({', '.join('?' * len(OUTCOME_COLUMNS))}) "
-    "ON CONFLICT (source_id, dispatch_key, identity) "
-    "DO UPDATE SET "
+_UPSERT = (
+    " ON CONFLICT (source_id, dispatch_key, identity) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in OUTCOME_COLUMNS if c not in _DECISION_KEY)
     + " WHERE emitted = 0"
 )
-"""Stores one outcome row, unless that decision was already emitted (the crash rule)."""
+"""Replaces a stored outcome, unless that decision was already emitted (the crash rule)."""
+_RECORD = (
+    f"INSERT INTO outcomes ({', '.join(OUTCOME_COLUMNS)}) "  # noqa: S608 - fixed column names
+    f"VALUES ({', '.join('?' * len(OUTCOME_COLUMNS))})" + _UPSERT
+)
+"""Stores one outcome row (under :data:`_UPSERT`'s rule)."""
 
 # A chunk of a dispatch shares its decision time, source, dispatch key and version:
 # those are bound once per statement, and the six columns that vary are bound per
@@ -40,17 +42,14 @@ _RECORD = (
 # and SQLite does each in C without handing the GIL back and forth per row
 # (``executemany`` releases and takes it again for every row, which stalls when
 # other threads of the process are busy).
-_SHARED = (0, 1, 3, 9)
-_VARYING = (2, 4, 5, 6, 7, 8)
+_SHARED = tuple(
+    OUTCOME_COLUMNS.index(c) for c in ("decided_at", "source_id", "dispatch_key", "version")
+)
+_VARYING = tuple(i for i in range(len(OUTCOME_COLUMNS)) if i not in _SHARED)
 _shared_of = itemgetter(*_SHARED)
 _varying_of = itemgetter(*_VARYING)
-_identity_of = itemgetter(2)
+_identity_of = itemgetter(OUTCOME_COLUMNS.index("identity"))
 _LARGEST_GROUP = 512
-_UPSERT = (
-    " ON CONFLICT (source_id, dispatch_key, identity) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in OUTCOME_COLUMNS if c not in _DECISION_KEY)
-    + " WHERE emitted = 0"
-)
 
 
 @functools.cache
@@ -136,6 +135,7 @@ def insert_outcomes(
     before = found[0] if found else 0
     values = list(chain.from_iterable(map(_varying_of, rows)))
     head, width, start = shared.pop(), len(_VARYING), 0
+    _, source_id, dispatch_key, _ = head
     for size in _groups(len(rows), largest):
         end = start + size * width
         conn.execute(_record_group(size), (*head, *values[start:end]))
@@ -147,7 +147,7 @@ def insert_outcomes(
     if added != len(rows):
         return None
     identities = list(map(_identity_of, rows))
-    return Fresh(rows[0][1], rows[0][3], identities, first, last)
+    return Fresh(source_id, dispatch_key, identities, first, last)
 
 
 def mark_outcomes(

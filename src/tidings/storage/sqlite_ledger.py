@@ -207,7 +207,7 @@ class SQLiteLedger(RecordsAsRows, OutboxForwarding):
         dispatch_key: str,
         emitted: tuple[str, Sequence[str]] | None = None,
     ) -> None:
-        """See :meth:`Ledger.record_rows`: one IMMEDIATE transaction, one statement per chunk."""
+        """See :meth:`Ledger.record_rows`: one IMMEDIATE transaction, a few statements."""
         marks = emitted is not None and bool(emitted[1])
         if not rows and not marks:
             return
@@ -218,16 +218,13 @@ class SQLiteLedger(RecordsAsRows, OutboxForwarding):
                     self._mark_emitted(emitted[0], dispatch_key, emitted[1])
                 self._fresh = None
                 if rows:
-                    self._insert(rows)
+                    # Remembered when all are new: the next mark finds them by range.
+                    self._fresh = insert_outcomes(self._conn, rows, self._largest_group)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._fresh = None
                 self._conn.execute("ROLLBACK")
                 raise
-
-    def _insert(self, rows: Sequence[OutcomeRow]) -> None:
-        """Store ``rows`` inside the caller's transaction; remember them if all are new."""
-        self._fresh = insert_outcomes(self._conn, rows, self._largest_group)
 
     def _mark_emitted(self, source_id: str, dispatch_key: str, identities: Sequence[str]) -> None:
         """The UPDATE of :meth:`mark_emitted`, inside the caller's transaction."""
